@@ -1,0 +1,130 @@
+"""DuckDB tables of the store, created from the data contract.
+
+Purpose: the one definition of every table rmdash keeps (per-kind current and
+versions tables, batches, rejected rows, the raw file archive, saved mappings,
+rule sets, the audit log, store metadata). Boundary: DDL and connection
+opening only; what goes into the tables is rmdash.store's business.
+
+Table identifiers come from rmdash.schema (the registry), never from input.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from rmdash.schema import load_schema
+
+SCHEMA_VERSION = 1
+
+_FIXED_DDL = """
+CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE SEQUENCE IF NOT EXISTS batch_seq START 1;
+CREATE TABLE IF NOT EXISTS batches (
+    batch_id INTEGER PRIMARY KEY,
+    file_name VARCHAR NOT NULL,
+    sheet VARCHAR,
+    kind VARCHAR NOT NULL,
+    sha256 VARCHAR NOT NULL,          -- of the whole file
+    content_sha256 VARCHAR NOT NULL,  -- of this sheet's accepted rows + options: identifies an identical re-import
+    active BOOLEAN NOT NULL DEFAULT TRUE,
+    rows_new INTEGER NOT NULL DEFAULT 0,
+    rows_changed INTEGER NOT NULL DEFAULT 0,
+    rows_unchanged INTEGER NOT NULL DEFAULT 0,
+    rows_superseded INTEGER NOT NULL DEFAULT 0,
+    rows_rejected INTEGER NOT NULL DEFAULT 0,
+    rows_skipped INTEGER NOT NULL DEFAULT 0,
+    header_row INTEGER,
+    mapping JSON,
+    options JSON,
+    warnings JSON,
+    imported_at TIMESTAMP NOT NULL,
+    imported_by VARCHAR
+);
+CREATE TABLE IF NOT EXISTS rejected_rows (
+    batch_id INTEGER NOT NULL,
+    row_no INTEGER NOT NULL,
+    reason VARCHAR NOT NULL,
+    raw JSON
+);
+CREATE TABLE IF NOT EXISTS files (
+    sha256 VARCHAR PRIMARY KEY,
+    file_name VARCHAR NOT NULL,
+    size BIGINT NOT NULL,
+    content BLOB,          -- the original bytes (the raw archive); NULL when kept in archive_path
+    archive_path VARCHAR,  -- content-addressed file beside the database for very large uploads
+    first_seen TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS mappings (
+    name VARCHAR PRIMARY KEY,
+    kind VARCHAR NOT NULL,
+    layout_signature VARCHAR,
+    mapping JSON NOT NULL,     -- canonical column -> header
+    constants JSON,
+    created_at TIMESTAMP NOT NULL,
+    created_by VARCHAR
+);
+CREATE TABLE IF NOT EXISTS rule_sets (
+    version INTEGER PRIMARY KEY,
+    label VARCHAR,
+    sha256 VARCHAR NOT NULL,
+    toml VARCHAR NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    created_by VARCHAR
+);
+CREATE SEQUENCE IF NOT EXISTS audit_seq START 1;
+CREATE TABLE IF NOT EXISTS audit_log (
+    id INTEGER PRIMARY KEY DEFAULT nextval('audit_seq'),
+    at_time TIMESTAMP NOT NULL,
+    who VARCHAR,
+    action VARCHAR NOT NULL,   -- import | undo | redo | rules | mapping
+    batch_id INTEGER,
+    sha256 VARCHAR,
+    detail JSON
+);
+"""
+
+
+def kind_ddl() -> str:
+    """CREATE statements for every kind's current table and versions table."""
+    stmts = []
+    for kind in load_schema().kinds.values():
+        cols = ",\n    ".join(f"{name} {sql_type}" for name, sql_type in kind.ddl_columns())
+        stmts.append(
+            f"CREATE TABLE IF NOT EXISTS {kind.versions_table} (\n    {cols},\n    row_hash UBIGINT\n);"
+        )
+        stmts.append(f"CREATE TABLE IF NOT EXISTS {kind.table} (\n    {cols}\n);")
+    return "\n".join(stmts)
+
+
+def create_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every store table that does not exist yet (idempotent)."""
+    con.execute(_FIXED_DDL)
+    con.execute(kind_ddl())
+    con.execute(
+        "INSERT INTO store_meta VALUES ('schema_version', ?), ('store_version', '0') ON CONFLICT DO NOTHING",
+        [str(SCHEMA_VERSION)],
+    )
+
+
+def open_db(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (and on first use create) a store file with every table in place."""
+    path = Path(path)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    # A query over 2 s draws a progress bar on stdout even when it is not a
+    # terminal, which would corrupt --json output.
+    con.execute("SET enable_progress_bar = false")
+    if not read_only:
+        create_tables(con)
+    return con
+
+
+def memory_db() -> duckdb.DuckDBPyConnection:
+    """An in-memory store with every table, for tests and what-if runs."""
+    con = duckdb.connect(":memory:")
+    con.execute("SET enable_progress_bar = false")
+    create_tables(con)
+    return con

@@ -1,0 +1,121 @@
+"""Plain data passed between the importer's stages, the store and the shells.
+
+Purpose: one place for the shapes that cross module boundaries (import
+options, the plan of a sheet before it is written, the summary of a batch
+after it is written, the one error type a user may see). Boundary: dataclasses
+and exceptions only; no logic that reads files or databases.
+"""
+
+from __future__ import annotations
+
+import getpass
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import pandas as pd
+
+DateOrder = Literal["auto", "dayfirst", "monthfirst"]
+
+
+class RmdashError(Exception):
+    """An error whose message is one clear line meant for the user.
+
+    Shells (CLI, app) print ``str(err)`` and nothing else; no traceback.
+    """
+
+
+class ImportRefused(RmdashError):
+    """A whole file (or the whole import) is refused; the database is untouched."""
+
+
+class DatabaseBusy(RmdashError):
+    """Another process holds the database's write lock."""
+
+
+def _default_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "unknown"
+
+
+@dataclass
+class ImportOptions:
+    """What the user said about an upload (CLI flags or the upload page)."""
+
+    kind: str | None = None  # force this kind for every sheet
+    constants: dict[str, str] = field(default_factory=dict)  # canonical column -> constant
+    column_map: dict[str, str] = field(default_factory=dict)  # canonical column -> file header
+    date_order: DateOrder = "auto"
+    survey_scale: tuple[float, float] | None = None  # (min, max); None = registry default
+    mapping_name: str | None = None  # apply a saved mapping
+    save_mapping: str | None = None  # save this upload's mapping under a name
+    strict: bool = False  # any rejected row fails the whole import
+    who: str = field(default_factory=_default_user)
+
+
+@dataclass
+class SheetPlan:
+    """One sheet of one file, read, mapped, typed and validated, not yet written.
+
+    ``rows`` holds the accepted rows: one column per canonical column of the
+    kind (typed: text as str, date/datetime as datetime64, number/score as
+    float, bool as bool, priority as int 1..4), the kind's extra columns, and
+    ``row_no`` (1-based row number in the sheet, as Excel shows it). Within a
+    file a later row with the same key has already replaced an earlier one
+    (counted in ``superseded``). ``rejected`` has columns row_no, reason, raw
+    (JSON object of the original cell texts).
+    """
+
+    file_name: str
+    sheet: str | None  # None for CSV
+    kind: str
+    kind_reason: str  # e.g. "sheet name 'Tickets'", "header", "--kind"
+    header_row: int  # 1-based
+    mapping: dict[str, str]  # canonical column -> header as found in the file
+    unmapped: list[str]  # headers kept only in the raw archive
+    constants: dict[str, str]
+    date_orders: dict[str, str]  # date column -> "dayfirst" | "monthfirst" | "iso" | "excel"
+    ambiguous_dates: list[str]  # date columns whose order was assumed, not decided
+    rows: pd.DataFrame
+    rejected: pd.DataFrame
+    superseded: int = 0
+    skipped: int = 0  # blank, totals and repeated-header rows
+    warnings: list[str] = field(default_factory=list)
+    preset: str | None = None
+    layout_signature: str = ""  # identifies the header layout, for saved mappings
+
+
+@dataclass
+class FilePlan:
+    path: str
+    file_name: str
+    sha256: str
+    size: int
+    sheets: list[SheetPlan]
+    skipped_sheets: list[str] = field(default_factory=list)  # "Notes: no recognisable header"
+
+
+@dataclass
+class BatchSummary:
+    """What one imported (or refused-as-duplicate) sheet did to the store."""
+
+    batch_id: int | None
+    file: str
+    sheet: str | None
+    kind: str
+    sha256: str
+    active: bool
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    superseded: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    duplicate_of: int | None = None  # identical sheet already imported as this batch
+    warnings: list[str] = field(default_factory=list)
+    imported_at: str | None = None
+    who: str | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
