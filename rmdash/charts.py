@@ -1,0 +1,365 @@
+"""Plotly figure builders for the dashboard and the QBR deck.
+
+Purpose: every chart rmdash draws, as a pure function of DataFrames shaped
+like the KPI contract (docs/architecture.md: long frames with vendor, rm,
+period, period_start, ...) plus the vendor colour mapping from rmdash.theme.
+Boundary: no database, no streamlit, no KPI maths; callers pass data already
+computed and filtered. Every figure uses the one template (rmdash.theme) and
+never shows RAG by colour alone (words, icons and marker shapes go with it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from rmdash import theme
+
+SCORE_AXIS = {"range": [0, 104], "title": {"text": "Score (0–100)"}}
+
+
+def _figure(title: str, height: int = 420) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(template=theme.TEMPLATE_NAME, title={"text": title}, height=height)
+    return fig
+
+
+def _empty(title: str, message: str = "No data for these filters") -> go.Figure:
+    fig = _figure(title, height=260)
+    fig.add_annotation(text=message, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+def _rag_texts(rags: pd.Series) -> list[str]:
+    return [theme.rag_label(r) for r in rags]
+
+
+def _add_rag_bands(fig: go.Figure, bands: Mapping[str, float]) -> None:
+    """Shaded, labelled score bands behind a 0..100 chart (labels say which band is which)."""
+    green, amber = float(bands["green"]), float(bands["amber"])
+    spans = (("red", 0.0, amber), ("amber", amber, green), ("green", green, 104.0))
+    for rag, lo, hi in spans:
+        fig.add_hrect(y0=lo, y1=hi, fillcolor=theme.RAG_BAND_FILLS[rag], line_width=0, layer="below")
+        fig.add_annotation(
+            text=theme.rag_label(rag),
+            xref="paper",
+            x=1.0,
+            xanchor="right",
+            y=(lo + hi) / 2 if rag != "green" else (lo + 100.0) / 2,
+            showarrow=False,
+            font={"color": "#555555"},
+        )
+
+
+def composite_trend(
+    composite: pd.DataFrame,
+    colors: Mapping[str, str],
+    bands: Mapping[str, float],
+    *,
+    series: str = "vendor",
+    title: str = "Composite RM KPI over time",
+) -> go.Figure:
+    """One line per vendor (or per ``series`` column, e.g. rm) of the composite, over RAG bands.
+
+    Markers take the RAG shape (circle / triangle / cross) and hover text the RAG word.
+    """
+    data = composite.dropna(subset=["composite"])
+    if data.empty:
+        return _empty(title)
+    fig = _figure(title)
+    _add_rag_bands(fig, bands)
+    for name, part in data.sort_values("period_start").groupby(series, sort=True):
+        name = str(name)
+        fig.add_trace(
+            go.Scatter(
+                x=part["period"],
+                y=part["composite"],
+                name=_plain(name),
+                mode="lines+markers",
+                line={"color": theme.color_for(name, colors), "width": 3},
+                marker={
+                    "size": 11,
+                    "symbol": [theme.RAG_MARKERS.get(r, "circle-open") for r in part["rag"]],
+                },
+                customdata=_rag_texts(part["rag"]),
+                hovertemplate="%{fullData.name}<br>%{x}: %{y:.1f} %{customdata}<extra></extra>",
+            )
+        )
+    fig.update_yaxes(**SCORE_AXIS)
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=_period_order(data))
+    return fig
+
+
+def component_trends(components: pd.DataFrame, labels: Mapping[str, str], title: str) -> go.Figure:
+    """One line per component score over time (one vendor or RM); low-sample points hollow."""
+    data = components.dropna(subset=["score"])
+    if data.empty:
+        return _empty(title)
+    fig = _figure(title)
+    for i, (comp, part) in enumerate(data.sort_values("period_start").groupby("component", sort=True)):
+        fig.add_trace(
+            go.Scatter(
+                x=part["period"],
+                y=part["score"],
+                name=labels.get(comp, comp),
+                mode="lines+markers",
+                line={"color": theme.OKABE_ITO[i % len(theme.OKABE_ITO)], "width": 3},
+                marker={
+                    "size": 10,
+                    "symbol": ["circle-open" if low else "circle" for low in part["low_sample"]],
+                },
+                customdata=part[["n"]].assign(
+                    flag=[theme.LOW_SAMPLE if x else "" for x in part["low_sample"]]
+                ),
+                hovertemplate="%{x}: %{y:.1f} (n=%{customdata[0]}) %{customdata[1]}<extra></extra>",
+            )
+        )
+    fig.update_yaxes(**SCORE_AXIS)
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=_period_order(data))
+    return fig
+
+
+def metric_trend(
+    metrics: pd.DataFrame,
+    colors: Mapping[str, str],
+    *,
+    title: str,
+    percent: bool = True,
+    series: str = "vendor",
+) -> go.Figure:
+    """One line per vendor of one metric's value over time (e.g. the escalation rate)."""
+    data = metrics.dropna(subset=["value"])
+    if data.empty:
+        return _empty(title)
+    fig = _figure(title)
+    fmt = ".1%" if percent else ".1f"
+    for name, part in data.sort_values("period_start").groupby(series, sort=True):
+        name = str(name)
+        fig.add_trace(
+            go.Scatter(
+                x=part["period"],
+                y=part["value"],
+                name=_plain(name),
+                mode="lines+markers",
+                line={"color": theme.color_for(name, colors), "width": 3},
+                marker={"size": 9},
+                customdata=part[["n"]],
+                hovertemplate=f"%{{fullData.name}}<br>%{{x}}: %{{y:{fmt}}} (n=%{{customdata[0]}})<extra></extra>",
+            )
+        )
+    fig.update_yaxes(tickformat=".0%" if percent else None, rangemode="tozero")
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=_period_order(data))
+    return fig
+
+
+def component_heatmap(
+    components: pd.DataFrame, labels: Mapping[str, str], *, title: str, row: str = "vendor"
+) -> go.Figure:
+    """Rows (vendors) x components, cell = score with its number and RAG icon written in it."""
+    data = components.dropna(subset=["score"])
+    if data.empty:
+        return _empty(title)
+    grid = data.pivot_table(index=row, columns="component", values="score", aggfunc="mean")
+    order = [c for c in labels if c in grid.columns] + [c for c in grid.columns if c not in labels]
+    grid = grid[order].sort_index(ascending=False, key=lambda s: s.str.casefold())
+    if "rag" in data.columns:
+        rags = data.pivot_table(index=row, columns="component", values="rag", aggfunc="first").reindex_like(
+            grid
+        )
+    else:
+        rags = pd.DataFrame(None, index=grid.index, columns=grid.columns)
+    text = [
+        [
+            "" if pd.isna(v) else f"{v:.0f} {theme.RAG_ICONS.get(r, '')}"
+            for v, r in zip(grid.loc[idx], rags.loc[idx], strict=True)
+        ]
+        for idx in grid.index
+    ]
+    fig = _figure(title, height=max(300, 90 + 55 * len(grid)))
+    fig.add_trace(
+        go.Heatmap(
+            z=grid.to_numpy(),
+            x=[labels.get(c, c) for c in grid.columns],
+            y=[_plain(i) for i in grid.index],
+            text=text,
+            texttemplate="%{text}",
+            colorscale=theme.SCORE_SCALE,
+            zmin=0,
+            zmax=100,
+            colorbar={"title": {"text": "Score"}},
+            hovertemplate="%{y} · %{x}: %{z:.1f}<extra></extra>",
+            xgap=3,
+            ygap=3,
+        )
+    )
+    fig.update_xaxes(showgrid=False, side="top")
+    fig.update_yaxes(showgrid=False)
+    return fig
+
+
+def movement_waterfall(parts: pd.DataFrame, *, start_label: str, end_label: str, title: str) -> go.Figure:
+    """Waterfall from the composite of one period to another; ``parts`` has label, value and kind.
+
+    ``kind`` is "start", "part" or "end": start/end bars are absolute composites,
+    parts are the contributions in between (they add up to end - start).
+    """
+    if parts.empty:
+        return _empty(title, "Pick two periods that both have a composite")
+    measure = ["absolute" if k in ("start", "end") else "relative" for k in parts["kind"]]
+    measure[-1] = "total" if parts["kind"].iloc[-1] == "end" else measure[-1]
+    fig = _figure(title)
+    fig.add_trace(
+        go.Waterfall(
+            x=list(parts["label"]),
+            y=list(parts["value"]),
+            measure=measure,
+            text=[
+                f"{v:+.1f}" if k == "part" else f"{v:.1f}"
+                for v, k in zip(parts["value"], parts["kind"], strict=True)
+            ],
+            textposition="outside",
+            increasing={"marker": {"color": theme.RAG_COLORS["green"]}},
+            decreasing={"marker": {"color": theme.RAG_COLORS["red"]}},
+            totals={"marker": {"color": theme.OKABE_ITO[0]}},
+            connector={"line": {"color": "#888888"}},
+            hovertemplate="%{x}: %{text}<extra></extra>",
+        )
+    )
+    fig.update_yaxes(title={"text": f"Composite, {start_label} → {end_label}"})
+    return fig
+
+
+def grouped_scores(
+    frame: pd.DataFrame,
+    *,
+    group: str,
+    series: str,
+    value: str,
+    title: str,
+    colors: Mapping[str, str] | None = None,
+    group_labels: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """Grouped bars: for each ``group`` (e.g. component) one bar per ``series`` (e.g. RM)."""
+    data = frame.dropna(subset=[value])
+    if data.empty:
+        return _empty(title)
+    labels = group_labels or {}
+    fig = _figure(title)
+    for i, (name, part) in enumerate(data.groupby(series, sort=True)):
+        name = str(name)
+        color = (
+            theme.color_for(name, colors) if colors is not None else theme.OKABE_ITO[i % len(theme.OKABE_ITO)]
+        )
+        fig.add_trace(
+            go.Bar(
+                x=[labels.get(g, g) for g in part[group]],
+                y=part[value],
+                name=_plain(name),
+                marker={"color": color},
+                text=[f"{v:.0f}" for v in part[value]],
+                textposition="outside",
+                hovertemplate="%{fullData.name}<br>%{x}: %{y:.1f}<extra></extra>",
+            )
+        )
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(**SCORE_AXIS)
+    return fig
+
+
+def ranking(
+    frame: pd.DataFrame, *, label: str, color_by: str, colors: Mapping[str, str], title: str
+) -> go.Figure:
+    """Horizontal bars ranked by composite (best on top), coloured by ``color_by``, RAG word in the bar text."""
+    data = frame.dropna(subset=["composite"]).sort_values("composite")
+    if data.empty:
+        return _empty(title)
+    fig = _figure(title, height=max(320, 80 + 42 * len(data)))
+    fig.add_trace(
+        go.Bar(
+            x=data["composite"],
+            y=[_plain(v) for v in data[label]],
+            orientation="h",
+            marker={"color": [theme.color_for(str(v), colors) for v in data[color_by]]},
+            text=[
+                f"{c:.1f} {theme.rag_label(r)}" for c, r in zip(data["composite"], data["rag"], strict=True)
+            ],
+            textposition="outside",
+            customdata=[[_plain(v)] for v in data[color_by]],
+            hovertemplate="%{y} (%{customdata[0]}): %{x:.1f}<extra></extra>",
+            showlegend=False,
+        )
+    )
+    fig.update_xaxes(range=[0, 115], title={"text": "Composite (0–100)"})
+    fig.update_yaxes(type="category")
+    return fig
+
+
+def money(frame: pd.DataFrame, *, title: str, currency: str = "") -> go.Figure:
+    """Service credit (negative, owed by the vendor) and bonus (positive) per period."""
+    data = frame.dropna(subset=["service_credit", "bonus"], how="all")
+    if data.empty:
+        return _empty(title, "No contract uploaded for this vendor")
+    data = data.sort_values("period_start")
+    fig = _figure(title, height=360)
+    fig.add_trace(
+        go.Bar(
+            x=data["period"],
+            y=-data["service_credit"].fillna(0.0),
+            name="Service credit",
+            marker={"color": theme.RAG_COLORS["red"], "pattern": {"shape": "/"}},
+            hovertemplate=f"%{{x}}: credit {currency}%{{customdata:,.0f}}<extra></extra>",
+            customdata=data["service_credit"].fillna(0.0),
+        )
+    )
+    fig.add_trace(
+        go.Bar(
+            x=data["period"],
+            y=data["bonus"].fillna(0.0),
+            name="Bonus",
+            marker={"color": theme.RAG_COLORS["green"]},
+            hovertemplate=f"%{{x}}: bonus {currency}%{{y:,.0f}}<extra></extra>",
+        )
+    )
+    fig.update_layout(barmode="relative")
+    fig.update_yaxes(title={"text": f"Amount {currency}".strip()}, tickformat=",.0f", zeroline=True)
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def side_by_side(
+    frame: pd.DataFrame, *, label: str, before: str, after: str, names: tuple[str, str], title: str
+) -> go.Figure:
+    """Two bars per label (e.g. old and new composite per vendor, or before/after an RM change)."""
+    data = frame.dropna(subset=[before, after], how="all")
+    if data.empty:
+        return _empty(title)
+    fig = _figure(title, height=max(320, 80 + 60 * len(data)))
+    for col, name, color in ((before, names[0], "#999999"), (after, names[1], theme.OKABE_ITO[0])):
+        fig.add_trace(
+            go.Bar(
+                y=[_plain(v) for v in data[label]],
+                x=data[col],
+                name=_plain(name),
+                orientation="h",
+                marker={"color": color},
+                text=[("" if pd.isna(v) else f"{v:.1f}") for v in data[col]],
+                textposition="outside",
+            )
+        )
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(range=[0, 115], title={"text": "Score (0–100)"})
+    fig.update_yaxes(type="category", autorange="reversed")
+    return fig
+
+
+def _period_order(frame: pd.DataFrame) -> list[str]:
+    return list(frame.sort_values("period_start")["period"].astype(str).drop_duplicates())
+
+
+def _plain(text: object) -> str:
+    """User text (vendor, RM names) shown as plain text: Plotly would otherwise read <b>, <a> etc."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
