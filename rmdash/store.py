@@ -1,0 +1,840 @@
+"""The DuckDB store: batches, row versions, current rows, undo/redo, rejected rows, archive, audit.
+
+Purpose: write planned sheets (rmdash.model.SheetPlan) into the tables of
+rmdash.db in ONE transaction per import, keep each kind's current table equal
+to "the newest version per key among active batches", and read the store back
+for the shells (batch lists, rejected rows, current rows, saved mappings, the
+audit log). Boundary: it never reads or parses a user's spreadsheet (that is
+rmdash.plan); the only file it touches is the original upload, copied verbatim
+into the raw archive.
+
+Invariants kept here (and checked by ``verify_store``):
+- ``<kind>_versions`` is append-only: every accepted row of every batch.
+- ``<kind>`` (current) holds exactly one row per key: the version with the
+  highest batch_id, then the highest row_no, among active batches.
+- ``store_meta.store_version`` grows on every change of current data.
+
+SQL identifiers come from the registry (rmdash.schema) only; every value is a
+bound parameter. That is why the f-string SQL below carries ``noqa: S608``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from rmdash.db import open_db
+from rmdash.model import (
+    BatchSummary,
+    DatabaseBusy,
+    FilePlan,
+    ImportOptions,
+    ImportRefused,
+    RmdashError,
+    SheetPlan,
+)
+from rmdash.schema import Kind, load_schema
+
+# Uploads above this size are archived as a content-addressed file beside the
+# database instead of a BLOB, so the database file stays small enough to copy.
+ARCHIVE_THRESHOLD_BYTES = 200 * 1024 * 1024
+ARCHIVE_DIR_NAME = "archive"
+
+BUSY_MESSAGE = "the database is busy with another import; try again in a minute"
+
+# Temporary tables of one write; they live in the connection's temp catalog
+# and vanish on ROLLBACK.
+_SRC = "_rm_src"
+_STAGE = "_rm_stage"
+_LATEST = "_rm_latest"
+_KEYS = "_rm_keys"
+_REJ = "_rm_rejected_src"
+
+
+# --------------------------------------------------------------------------- opening
+
+
+def open_store(
+    path: str | Path, read_only: bool = False, wait_seconds: float = 10.0
+) -> duckdb.DuckDBPyConnection:
+    """Open the store at ``path``, waiting up to ``wait_seconds`` for another process's lock.
+
+    DuckDB lets one process write a database file at a time. When another
+    import holds it, this retries briefly, then raises DatabaseBusy.
+    A read-only open of a missing file is an RmdashError saying so.
+    """
+    path = Path(path)
+    if read_only and not path.exists():
+        raise RmdashError(f"there is no database at {path}; import a file or run `rmdash demo` first")
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return open_db(path, read_only=read_only)
+        except duckdb.IOException as exc:
+            text = str(exc)
+            if "lock" not in text.lower():
+                raise RmdashError(_open_failure(path, text)) from exc
+            if time.monotonic() >= deadline:
+                raise DatabaseBusy(BUSY_MESSAGE) from exc
+            time.sleep(0.2)
+        except duckdb.Error as exc:
+            raise RmdashError(_open_failure(path, str(exc))) from exc
+
+
+def _open_failure(path: Path, text: str) -> str:
+    if "not a valid DuckDB database" in text:
+        return f"{path} is not an rmdash database; give another --db path"
+    return f"cannot open the database {path}: {_one_line(text)}"
+
+
+def _one_line(text: object) -> str:
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return lines[0] if lines else "unknown error"
+
+
+# --------------------------------------------------------------------------- SQL helpers
+
+
+def _kind(name: str) -> Kind:
+    try:
+        return load_schema().kind(name)
+    except ValueError as exc:
+        raise RmdashError(str(exc)) from None
+
+
+def _data_columns(kind: Kind) -> list[tuple[str, str]]:
+    """(name, DuckDB type) of the columns that carry data: canonical + extras, no system columns."""
+    return [(c.name, c.sql_type) for c in kind.columns] + list(kind.extra_columns.items())
+
+
+def _col_list(kind: Kind, alias: str = "") -> str:
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(f'{prefix}"{name}"' for name, _ in _data_columns(kind))
+
+
+def _row_hash(kind: Kind, alias: str = "") -> str:
+    """DuckDB expression hashing a row's data columns (same expression for stage and current)."""
+    return f"hash({_col_list(kind, alias)})"
+
+
+def _key_match(kind: Kind, left: str, right: str) -> str:
+    return " AND ".join(f'{left}."{k}" = {right}."{k}"' for k in kind.key)
+
+
+def _key_list(kind: Kind, alias: str = "") -> str:
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(f'{prefix}"{k}"' for k in kind.key)
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence | dict | None = None) -> list[tuple]:
+    return con.execute(sql, params or []).fetchall()
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence | dict | None = None):
+    rows = _rows(con, sql, params)
+    return rows[0][0] if rows else None
+
+
+def _now() -> datetime:
+    """Naive UTC, as every timestamp in the store."""
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+@contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection, failure: str) -> Iterator[None]:
+    """BEGIN ... COMMIT; on any exception ROLLBACK and raise a one-line RmdashError."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException as exc:
+        with suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        if isinstance(exc, RmdashError) or not isinstance(exc, Exception):
+            raise
+        raise RmdashError(f"{failure}; nothing was changed: {type(exc).__name__}: {_one_line(exc)}") from exc
+
+
+def _bump_store_version(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        "UPDATE store_meta SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR) WHERE key = 'store_version'"
+    )
+
+
+def _audit(con, at: datetime, who: str, action: str, batch_id: int | None, sha256: str | None, detail: dict):
+    con.execute(
+        "INSERT INTO audit_log (at_time, who, action, batch_id, sha256, detail) VALUES (?, ?, ?, ?, ?, ?)",
+        [at, who, action, batch_id, sha256, json.dumps(detail, default=str)],
+    )
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def store_version(con: duckdb.DuckDBPyConnection) -> int:
+    """Grows on every change of current data (import, undo, redo); caches key on it."""
+    value = _scalar(con, "SELECT value FROM store_meta WHERE key = 'store_version'")
+    return int(value or 0)
+
+
+_BATCH_COLUMNS = (
+    "batch_id, file_name, sheet, kind, sha256, active, rows_new, rows_changed, rows_unchanged, "
+    "rows_superseded, rows_rejected, rows_skipped, warnings, imported_at, imported_by"
+)
+
+
+def _summary_from_row(row: tuple) -> BatchSummary:
+    (bid, file_name, sheet, kind, sha, active, new, changed, unchanged, superseded, rejected, skipped) = row[
+        :12
+    ]
+    warnings, imported_at, who = row[12:]
+    return BatchSummary(
+        batch_id=bid,
+        file=file_name,
+        sheet=sheet,
+        kind=kind,
+        sha256=sha,
+        active=bool(active),
+        new=new,
+        changed=changed,
+        unchanged=unchanged,
+        superseded=superseded,
+        rejected=rejected,
+        skipped=skipped,
+        warnings=json.loads(warnings) if warnings else [],
+        imported_at=imported_at.isoformat(sep=" ") if imported_at else None,
+        who=who,
+    )
+
+
+def list_batches(con: duckdb.DuckDBPyConnection) -> list[BatchSummary]:
+    """Every batch ever imported (active or undone), oldest first."""
+    rows = _rows(con, f"SELECT {_BATCH_COLUMNS} FROM batches ORDER BY batch_id")  # noqa: S608
+    return [_summary_from_row(r) for r in rows]
+
+
+def get_batch(con: duckdb.DuckDBPyConnection, batch_id: int) -> BatchSummary:
+    rows = _rows(con, f"SELECT {_BATCH_COLUMNS} FROM batches WHERE batch_id = ?", [batch_id])  # noqa: S608
+    if not rows:
+        raise RmdashError(f"there is no batch {batch_id}; `rmdash batches` lists them")
+    return _summary_from_row(rows[0])
+
+
+def rejected_rows(con: duckdb.DuckDBPyConnection, batch_id: int) -> pd.DataFrame:
+    """The rejected rows of one batch: row_no (as the sheet shows it), reason, raw (JSON text)."""
+    get_batch(con, batch_id)
+    return con.execute(
+        "SELECT row_no, reason, CAST(raw AS VARCHAR) AS raw FROM rejected_rows WHERE batch_id = ? ORDER BY row_no",
+        [batch_id],
+    ).df()
+
+
+def current_rows(
+    con: duckdb.DuckDBPyConnection,
+    kind: str,
+    vendors: Sequence[str] | None = None,
+    rms: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Current rows of one kind, optionally only some vendors and/or RMs.
+
+    Contracts have no rm column: an rm filter does not apply to them.
+    """
+    k = _kind(kind)
+    where, params = [], {}
+    if vendors is not None:
+        where.append("list_contains($vendors, vendor)")
+        params["vendors"] = list(vendors)
+    if rms is not None and "rm" in k.column_names:
+        where.append("list_contains($rms, rm)")
+        params["rms"] = list(rms)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    order = _key_list(k)
+    return con.execute(f"SELECT * FROM {k.table} {clause} ORDER BY {order}", params).df()  # noqa: S608
+
+
+def saved_mappings(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """Saved column mappings, as plan_file() takes them: name, kind, layout_signature,
+    mapping {canonical column: header}, constants {column: value}, created_at, created_by."""
+    rows = _rows(
+        con,
+        "SELECT name, kind, layout_signature, CAST(mapping AS VARCHAR), CAST(constants AS VARCHAR), "
+        "created_at, created_by FROM mappings ORDER BY name",
+    )
+    return [
+        {
+            "name": name,
+            "kind": kind,
+            "layout_signature": signature,
+            "mapping": json.loads(mapping) if mapping else {},
+            "constants": json.loads(constants) if constants else {},
+            "created_at": created_at,
+            "created_by": created_by,
+        }
+        for name, kind, signature, mapping, constants, created_at, created_by in rows
+    ]
+
+
+def audit_log(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Who did what when (import, undo, redo, mapping), oldest first."""
+    return con.execute(
+        "SELECT id, at_time, who, action, batch_id, sha256, CAST(detail AS VARCHAR) AS detail "
+        "FROM audit_log ORDER BY id"
+    ).df()
+
+
+def verify_store(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Check the store's invariants; return one line per problem (empty when sound).
+
+    Every current row belongs to an active batch, and each current table is
+    exactly the newest version per key among active batches.
+    """
+    problems = []
+    for k in load_schema().kinds.values():
+        cols = f"{_col_list(k)}, batch_id, row_no"
+        inactive = _scalar(
+            con,
+            f"SELECT count(*) FROM {k.table} c LEFT JOIN batches b USING (batch_id) "  # noqa: S608
+            "WHERE b.active IS NOT TRUE",
+        )
+        if inactive:
+            problems.append(f"{k.table}: {inactive} current rows belong to no active batch")
+        expected = (
+            f"SELECT {cols} FROM {k.versions_table} v JOIN batches b USING (batch_id) WHERE b.active "  # noqa: S608
+            f"QUALIFY row_number() OVER (PARTITION BY {_key_list(k, 'v')} ORDER BY batch_id DESC, row_no DESC) = 1"
+        )
+        actual = f"SELECT {cols} FROM {k.table}"  # noqa: S608
+        extra = _scalar(con, f"SELECT count(*) FROM ({actual} EXCEPT ALL {expected})")  # noqa: S608
+        missing = _scalar(con, f"SELECT count(*) FROM ({expected} EXCEPT ALL {actual})")  # noqa: S608
+        if extra or missing:
+            problems.append(
+                f"{k.table}: {extra} rows not the newest active version, {missing} newest versions missing"
+            )
+    return problems
+
+
+# --------------------------------------------------------------------------- writing an import
+
+
+def write_plans(
+    con: duckdb.DuckDBPyConnection,
+    plans: Sequence[FilePlan],
+    options: ImportOptions,
+    file_paths: Sequence[str | Path] | None = None,
+) -> list[BatchSummary]:
+    """Write every sheet of every planned file in ONE transaction; one BatchSummary per sheet.
+
+    ``file_paths[i]`` is where the bytes of ``plans[i]`` are (default: ``plans[i].path``);
+    they go to the raw archive. A sheet identical to an existing batch is not
+    written again (its summary says which batch it duplicates). With
+    ``options.strict`` any rejected row refuses the whole import. On any error
+    the database is left exactly as it was.
+    """
+    plans = list(plans)
+    sources = [Path(p) for p in file_paths] if file_paths is not None else [Path(p.path) for p in plans]
+    if len(sources) != len(plans):
+        raise ValueError("file_paths must give one path per plan")
+    _refuse_empty_files(plans)
+    if options.strict:
+        _refuse_rejected(plans)
+    mapping_to_save = _mapping_to_save(plans, options) if options.save_mapping else None
+    archived = _archive_large_files(con, plans, sources)
+
+    at = _now()
+    summaries: list[BatchSummary] = []
+    with _transaction(con, "the import failed"):
+        for plan, source in zip(plans, sources, strict=True):
+            file_summaries = [_write_sheet(con, plan, sheet, options, at) for sheet in plan.sheets]
+            if any(s.batch_id is not None for s in file_summaries):
+                _store_file(con, plan, source, archived.get(plan.sha256), at)
+            _note_skipped_sheets(plan, file_summaries)
+            summaries += file_summaries
+        if mapping_to_save is not None:
+            _save_mapping(con, options, mapping_to_save, at)
+        if any(s.batch_id is not None for s in summaries):
+            _bump_store_version(con)
+    return summaries
+
+
+def _refuse_empty_files(plans: Sequence[FilePlan]) -> None:
+    for plan in plans:
+        if not plan.sheets:
+            why = "; ".join(plan.skipped_sheets) or "no sheet with a recognisable header"
+            raise ImportRefused(f"{plan.file_name}: nothing to import ({why})")
+
+
+def _refuse_rejected(plans: Sequence[FilePlan]) -> None:
+    """--strict: any rejected row refuses the whole import, naming the count and the first reason."""
+    total, first = 0, None
+    for plan in plans:
+        for sheet in plan.sheets:
+            n = len(sheet.rejected)
+            if n and first is None:
+                row = sheet.rejected.iloc[0]
+                where = f"{plan.file_name}" + (f" sheet {sheet.sheet!r}" if sheet.sheet else "")
+                first = f"{where} row {row['row_no']}: {row['reason']}"
+            total += n
+    if total:
+        rows = "row was" if total == 1 else "rows were"
+        raise ImportRefused(f"--strict: {total} {rows} rejected, nothing imported; first: {first}")
+
+
+def _mapping_to_save(plans: Sequence[FilePlan], options: ImportOptions) -> SheetPlan:
+    """The one sheet layout --save-mapping stores; several different layouts are refused."""
+    sheets = [s for p in plans for s in p.sheets]
+    layouts = {(s.kind, s.layout_signature) for s in sheets}
+    if len(layouts) != 1:
+        raise ImportRefused(
+            f"--save-mapping {options.save_mapping!r} needs one sheet layout but this import has "
+            f"{len(layouts)}; import that file (or use --kind) on its own to save the mapping"
+        )
+    return sheets[0]
+
+
+def _save_mapping(con, options: ImportOptions, sheet: SheetPlan, at: datetime) -> None:
+    con.execute(
+        "INSERT OR REPLACE INTO mappings (name, kind, layout_signature, mapping, constants, created_at, created_by) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            options.save_mapping,
+            sheet.kind,
+            sheet.layout_signature,
+            json.dumps(sheet.mapping),
+            json.dumps(sheet.constants),
+            at,
+            options.who,
+        ],
+    )
+    _audit(con, at, options.who, "mapping", None, None, {"name": options.save_mapping, "kind": sheet.kind})
+
+
+def _note_skipped_sheets(plan: FilePlan, summaries: list[BatchSummary]) -> None:
+    """Sheets plan_file left out are reported on the file's first batch summary."""
+    if plan.skipped_sheets and summaries:
+        summaries[0].warnings += [f"not imported: {why}" for why in plan.skipped_sheets]
+
+
+# ----------------------------------------------------------------- one sheet
+
+
+def _write_sheet(con, plan: FilePlan, sheet: SheetPlan, options: ImportOptions, at: datetime) -> BatchSummary:
+    kind = _kind(sheet.kind)
+    _stage_rows(con, kind, sheet.rows)
+    content = _content_sha256(con, kind, sheet.rejected)
+    duplicate = _find_identical(con, content)
+    if duplicate is not None:
+        return _duplicate_summary(plan, sheet, kind, duplicate)
+
+    batch_id = int(_scalar(con, "SELECT nextval('batch_seq')"))
+    extra_superseded = _keep_latest_per_key(con, kind)
+    new, changed, unchanged = _compare_with_current(con, kind)
+    _append_versions(con, kind, batch_id)
+    _replace_current(con, kind, batch_id)
+    n_rejected = _store_rejected(con, sheet.rejected, batch_id)
+
+    summary = BatchSummary(
+        batch_id=batch_id,
+        file=plan.file_name,
+        sheet=sheet.sheet,
+        kind=kind.name,
+        sha256=plan.sha256,
+        active=True,
+        new=new,
+        changed=changed,
+        unchanged=unchanged,
+        superseded=sheet.superseded + extra_superseded,
+        rejected=n_rejected,
+        skipped=sheet.skipped,
+        warnings=list(sheet.warnings),
+        imported_at=at.isoformat(sep=" "),
+        who=options.who,
+    )
+    _insert_batch_row(con, summary, sheet, content, options, at)
+    _audit(con, at, options.who, "import", batch_id, plan.sha256, _counts(summary))
+    _drop_temp(con)
+    return summary
+
+
+def _stage_rows(con, kind: Kind, rows: pd.DataFrame) -> None:
+    """Copy the accepted rows into a temp table cast to the store's types, with their row hash."""
+    frame = rows if "row_no" in rows.columns else rows.assign(row_no=pd.Series(dtype="int64"))
+    present = [name for name, _ in _data_columns(kind) if name in frame.columns]
+    arrow = pa.Table.from_pandas(frame[present + ["row_no"]], preserve_index=False)
+    casts = ", ".join(
+        f'CAST(src."{name}" AS {sql_type}) AS "{name}"'
+        if name in present
+        else f'CAST(NULL AS {sql_type}) AS "{name}"'
+        for name, sql_type in _data_columns(kind)
+    )
+    con.register(_SRC, arrow)
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {_STAGE} AS "  # noqa: S608
+            f"SELECT *, {_row_hash(kind)} AS row_hash FROM "
+            f"(SELECT {casts}, CAST(src.row_no AS INTEGER) AS row_no FROM {_SRC} src)"
+        )
+    finally:
+        con.unregister(_SRC)
+
+
+def _content_sha256(con, kind: Kind, rejected: pd.DataFrame) -> str:
+    """Identity of a sheet's content: its kind, the set of its accepted row hashes and its rejected rows.
+
+    Options that change values (constants, date order, survey scale) change the
+    rows and so the identity; a re-saved file with the same data keeps it.
+    """
+    rows_digest = _scalar(
+        con,
+        f"SELECT coalesce(sha256(string_agg(row_hash::VARCHAR, ',' ORDER BY row_hash)), '') FROM {_STAGE}",  # noqa: S608
+    )
+    rejected_digest = ""
+    if len(rejected):
+        con.register(_REJ, _rejected_frame(rejected))
+        try:
+            rejected_digest = _scalar(
+                con,
+                "SELECT sha256(string_agg(concat_ws('|', row_no, coalesce(reason, ''), coalesce(raw, '')), "  # noqa: S608
+                f"chr(10) ORDER BY row_no, reason)) FROM {_REJ}",
+            )
+        finally:
+            con.unregister(_REJ)
+    return hashlib.sha256(f"{kind.name}\n{rows_digest}\n{rejected_digest}".encode()).hexdigest()
+
+
+def _find_identical(con, content: str) -> tuple[int, bool] | None:
+    """(batch_id, active) of a batch with the same content, preferring an active one."""
+    rows = _rows(
+        con,
+        "SELECT batch_id, active FROM batches WHERE content_sha256 = ? ORDER BY active DESC, batch_id DESC LIMIT 1",
+        [content],
+    )
+    return (rows[0][0], bool(rows[0][1])) if rows else None
+
+
+def _duplicate_summary(
+    plan: FilePlan, sheet: SheetPlan, kind: Kind, duplicate: tuple[int, bool]
+) -> BatchSummary:
+    batch_id, active = duplicate
+    if active:
+        message = f"identical to batch {batch_id}, nothing changed"
+    else:
+        message = f"identical to undone batch {batch_id}: use `redo {batch_id}`"
+    return BatchSummary(
+        batch_id=None,
+        file=plan.file_name,
+        sheet=sheet.sheet,
+        kind=kind.name,
+        sha256=plan.sha256,
+        active=active,
+        unchanged=len(sheet.rows),
+        duplicate_of=batch_id,
+        warnings=[message],
+    )
+
+
+def _keep_latest_per_key(con, kind: Kind) -> int:
+    """The last row per key of this sheet (plan_file already dedups; this guards the invariant)."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_LATEST} AS SELECT * FROM {_STAGE} "  # noqa: S608
+        f"QUALIFY row_number() OVER (PARTITION BY {_key_list(kind)} ORDER BY row_no DESC) = 1"
+    )
+    return int(_scalar(con, f"SELECT (SELECT count(*) FROM {_STAGE}) - (SELECT count(*) FROM {_LATEST})"))  # noqa: S608
+
+
+def _compare_with_current(con, kind: Kind) -> tuple[int, int, int]:
+    """(new, changed, unchanged) keys of this sheet against the current rows of the same key."""
+    new, changed, unchanged = _rows(
+        con,
+        f"""
+        SELECT count(*) FILTER (WHERE c.row_hash IS NULL),
+               count(*) FILTER (WHERE c.row_hash <> s.row_hash),
+               count(*) FILTER (WHERE c.row_hash = s.row_hash)
+        FROM {_LATEST} s
+        LEFT JOIN (SELECT {_key_list(kind)}, {_row_hash(kind)} AS row_hash FROM {kind.table}) c
+          ON {_key_match(kind, "s", "c")}
+        """,  # noqa: S608
+    )[0]
+    return int(new), int(changed), int(unchanged)
+
+
+def _append_versions(con, kind: Kind, batch_id: int) -> None:
+    cols = _col_list(kind)
+    con.execute(
+        f"INSERT INTO {kind.versions_table} ({cols}, batch_id, row_no, row_hash) "  # noqa: S608
+        f"SELECT {cols}, $batch_id, row_no, row_hash FROM {_STAGE}",
+        {"batch_id": batch_id},
+    )
+
+
+def _replace_current(con, kind: Kind, batch_id: int) -> None:
+    """Every key of this batch now points at this batch's version (it is the newest)."""
+    cols = _col_list(kind)
+    con.execute(f"DELETE FROM {kind.table} USING {_LATEST} s WHERE {_key_match(kind, kind.table, 's')}")  # noqa: S608
+    con.execute(
+        f"INSERT INTO {kind.table} ({cols}, batch_id, row_no) SELECT {cols}, $batch_id, row_no FROM {_LATEST}",  # noqa: S608
+        {"batch_id": batch_id},
+    )
+
+
+def _rejected_frame(rejected: pd.DataFrame) -> pa.Table:
+    """row_no, reason, raw (JSON text) as Arrow; raw given as dicts is serialised."""
+    raw = rejected["raw"] if "raw" in rejected.columns else pd.Series([None] * len(rejected), dtype="object")
+    if raw.map(lambda v: isinstance(v, dict | list)).any():
+        raw = raw.map(lambda v: json.dumps(v, default=str) if isinstance(v, dict | list) else v)
+    frame = pd.DataFrame(
+        {
+            "row_no": rejected["row_no"].astype("int64").to_numpy(),
+            "reason": rejected["reason"].astype("str").to_numpy(),
+            "raw": raw.astype("object").where(raw.notna(), None).to_numpy(),
+        }
+    )
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _store_rejected(con, rejected: pd.DataFrame, batch_id: int) -> int:
+    if not len(rejected):
+        return 0
+    con.register(_REJ, _rejected_frame(rejected))
+    try:
+        con.execute(
+            f"INSERT INTO rejected_rows (batch_id, row_no, reason, raw) "  # noqa: S608
+            f"SELECT $batch_id, CAST(row_no AS INTEGER), reason, CAST(raw AS JSON) FROM {_REJ}",
+            {"batch_id": batch_id},
+        )
+    finally:
+        con.unregister(_REJ)
+    return len(rejected)
+
+
+def _insert_batch_row(con, s: BatchSummary, sheet: SheetPlan, content: str, options: ImportOptions, at):
+    con.execute(
+        """
+        INSERT INTO batches (batch_id, file_name, sheet, kind, sha256, content_sha256, active,
+            rows_new, rows_changed, rows_unchanged, rows_superseded, rows_rejected, rows_skipped,
+            header_row, mapping, options, warnings, imported_at, imported_by)
+        VALUES (?, ?, ?, ?, ?, ?, TRUE, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+        [
+            s.batch_id,
+            s.file,
+            s.sheet,
+            s.kind,
+            s.sha256,
+            content,
+            s.new,
+            s.changed,
+            s.unchanged,
+            s.superseded,
+            s.rejected,
+            s.skipped,
+            sheet.header_row,
+            json.dumps(sheet.mapping),
+            json.dumps(_options_record(options, sheet)),
+            json.dumps(s.warnings),
+            at,
+            options.who,
+        ],
+    )
+
+
+def _options_record(options: ImportOptions, sheet: SheetPlan) -> dict:
+    """What the user asked for plus what the plan decided (kind reason, date orders), for the record."""
+    record = {k: v for k, v in asdict(options).items() if k != "who"}
+    record.update(
+        kind_reason=sheet.kind_reason,
+        date_orders=sheet.date_orders,
+        ambiguous_dates=sheet.ambiguous_dates,
+        constants_applied=sheet.constants,
+        preset=sheet.preset,
+    )
+    return record
+
+
+def _counts(s: BatchSummary) -> dict:
+    return {
+        "file": s.file,
+        "sheet": s.sheet,
+        "kind": s.kind,
+        "new": s.new,
+        "changed": s.changed,
+        "unchanged": s.unchanged,
+        "superseded": s.superseded,
+        "rejected": s.rejected,
+        "skipped": s.skipped,
+    }
+
+
+def _drop_temp(con) -> None:
+    for table in (_STAGE, _LATEST, _KEYS):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+# ----------------------------------------------------------------- the raw archive
+
+
+def _database_dir(con) -> Path | None:
+    path = _scalar(con, "SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
+    return Path(path).resolve().parent if path else None
+
+
+def _archive_large_files(con, plans: Sequence[FilePlan], sources: Sequence[Path]) -> dict[str, str]:
+    """Copy uploads above the threshold to ``<db dir>/archive/<sha256>`` before the transaction.
+
+    Returns sha256 -> archive path relative to the database directory. The copy
+    is written to a temporary name and renamed, so a crash leaves either no
+    file or a complete one; the name is the content's hash, so a leftover file
+    is simply reused by the next import of the same upload.
+    """
+    db_dir = _database_dir(con)
+    archived: dict[str, str] = {}
+    for plan, source in zip(plans, sources, strict=True):
+        size = _source_size(plan, source)
+        if db_dir is None or size <= ARCHIVE_THRESHOLD_BYTES or plan.sha256 in archived:
+            continue
+        relative = f"{ARCHIVE_DIR_NAME}/{plan.sha256}"
+        target = db_dir / relative
+        if not (target.exists() and target.stat().st_size == size):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(f".{plan.sha256}.{os.getpid()}.partial")
+            digest = _copy_hashing(source, partial)
+            if digest != plan.sha256:
+                partial.unlink(missing_ok=True)
+                raise ImportRefused(_changed_message(plan))
+            os.replace(partial, target)
+        archived[plan.sha256] = relative
+    return archived
+
+
+def _source_size(plan: FilePlan, source: Path) -> int:
+    try:
+        return source.stat().st_size
+    except OSError:
+        raise ImportRefused(f"{plan.file_name}: the file is no longer there; upload it again") from None
+
+
+def _copy_hashing(source: Path, target: Path) -> str:
+    sha = hashlib.sha256()
+    with source.open("rb") as src, target.open("wb") as dst:
+        while chunk := src.read(8 * 1024 * 1024):
+            sha.update(chunk)
+            dst.write(chunk)
+        dst.flush()
+        os.fsync(dst.fileno())
+    return sha.hexdigest()
+
+
+def _changed_message(plan: FilePlan) -> str:
+    return f"{plan.file_name} changed while it was being imported; import it again"
+
+
+def _store_file(con, plan: FilePlan, source: Path, archive_path: str | None, at: datetime) -> None:
+    """The original bytes, once per distinct content (sha256)."""
+    if _scalar(con, "SELECT count(*) FROM files WHERE sha256 = ?", [plan.sha256]):
+        return
+    if archive_path is not None:
+        content, size = None, _source_size(plan, source)
+    else:
+        try:
+            content = source.read_bytes()
+        except OSError:
+            raise ImportRefused(f"{plan.file_name}: the file is no longer there; upload it again") from None
+        if hashlib.sha256(content).hexdigest() != plan.sha256:
+            raise ImportRefused(_changed_message(plan))
+        size = len(content)
+    con.execute(
+        "INSERT INTO files (sha256, file_name, size, content, archive_path, first_seen) VALUES (?, ?, ?, ?, ?, ?)",
+        [plan.sha256, plan.file_name, size, content, archive_path, at],
+    )
+
+
+def read_archived_file(con: duckdb.DuckDBPyConnection, sha256: str) -> bytes:
+    """The original bytes of an upload, from the database or the archive directory."""
+    rows = _rows(con, "SELECT content, archive_path FROM files WHERE sha256 = ?", [sha256])
+    if not rows:
+        raise RmdashError(f"no archived file with sha256 {sha256}")
+    content, archive_path = rows[0]
+    if content is not None:
+        return bytes(content)
+    db_dir = _database_dir(con)
+    if db_dir is None:
+        raise RmdashError("this in-memory database has no archive directory")
+    return (db_dir / archive_path).read_bytes()
+
+
+# --------------------------------------------------------------------------- undo / redo
+
+
+def set_active(con: duckdb.DuckDBPyConnection, batch_id: int, active: bool, who: str) -> BatchSummary:
+    """Undo (active=False) or redo (active=True) a batch, in one transaction.
+
+    Only the keys that batch touched are recomputed: their current row becomes
+    the newest version among active batches (or disappears).
+    """
+    batch = get_batch(con, batch_id)
+    if batch.active == active:
+        if active:
+            raise RmdashError(f"batch {batch_id} is active; there is nothing to redo")
+        raise RmdashError(f"batch {batch_id} is already undone; `redo {batch_id}` restores it")
+    kind = _kind(batch.kind)
+    action = "redo" if active else "undo"
+    at = _now()
+    with _transaction(con, f"{action} of batch {batch_id} failed"):
+        con.execute("UPDATE batches SET active = ? WHERE batch_id = ?", [active, batch_id])
+        keys = _recompute_keys_of_batch(con, kind, batch_id)
+        _audit(con, at, who, action, batch_id, batch.sha256, {"kind": kind.name, "keys": keys})
+        _bump_store_version(con)
+    batch.active = active
+    return batch
+
+
+def _recompute_keys_of_batch(con, kind: Kind, batch_id: int) -> int:
+    """Recompute the current rows of the keys ``batch_id`` has versions of; returns how many keys."""
+    keys = _key_list(kind)
+    cols = _col_list(kind, "v")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_KEYS} AS "  # noqa: S608
+        f"SELECT DISTINCT {keys} FROM {kind.versions_table} WHERE batch_id = $batch_id",
+        {"batch_id": batch_id},
+    )
+    con.execute(f"DELETE FROM {kind.table} USING {_KEYS} k WHERE {_key_match(kind, kind.table, 'k')}")  # noqa: S608
+    con.execute(
+        f"""
+        INSERT INTO {kind.table} ({_col_list(kind)}, batch_id, row_no)
+        SELECT {cols}, v.batch_id, v.row_no
+        FROM {kind.versions_table} v
+        JOIN {_KEYS} k ON {_key_match(kind, "v", "k")}
+        JOIN batches b ON b.batch_id = v.batch_id AND b.active
+        QUALIFY row_number() OVER (PARTITION BY {_key_list(kind, "v")} ORDER BY v.batch_id DESC, v.row_no DESC) = 1
+        """  # noqa: S608
+    )
+    n = int(_scalar(con, f"SELECT count(*) FROM {_KEYS}"))  # noqa: S608
+    _drop_temp(con)
+    return n
+
+
+__all__ = [
+    "ARCHIVE_THRESHOLD_BYTES",
+    "BUSY_MESSAGE",
+    "audit_log",
+    "current_rows",
+    "get_batch",
+    "list_batches",
+    "open_store",
+    "read_archived_file",
+    "rejected_rows",
+    "saved_mappings",
+    "set_active",
+    "store_version",
+    "verify_store",
+    "write_plans",
+]
