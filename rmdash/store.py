@@ -21,6 +21,7 @@ bound parameter. That is why the f-string SQL below carries ``noqa: S608``.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import time
@@ -238,6 +239,23 @@ def rejected_rows(con: duckdb.DuckDBPyConnection, batch_id: int) -> pd.DataFrame
         "SELECT row_no, reason, CAST(raw AS VARCHAR) AS raw FROM rejected_rows WHERE batch_id = ? ORDER BY row_no",
         [batch_id],
     ).df()
+
+
+def rejected_rows_wide(con: duckdb.DuckDBPyConnection, batch_id: int) -> pd.DataFrame:
+    """Rejected rows with their original cells spread out again: row_no, reason, then one column per header.
+
+    This is the download a user fixes and uploads again.
+    """
+    rejected = rejected_rows(con, batch_id)
+    raw = rejected["raw"].dropna()
+    if raw.empty:
+        return rejected.drop(columns="raw")
+    cells = pd.read_json(
+        io.StringIO("\n".join(raw)), lines=True, dtype=False, convert_dates=False, keep_default_dates=False
+    )
+    cells.index = raw.index
+    cells = cells.rename(columns=lambda c: f"{c} (original)" if c in ("row_no", "reason") else c)
+    return pd.concat([rejected.drop(columns="raw"), cells], axis=1)
 
 
 def current_rows(
@@ -832,6 +850,7 @@ __all__ = [
     "open_store",
     "read_archived_file",
     "rejected_rows",
+    "rejected_rows_wide",
     "saved_mappings",
     "set_active",
     "store_version",
