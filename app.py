@@ -1,13 +1,56 @@
-"""rmdash app entry point (placeholder until the dashboard issue): shows what is in the store."""
+"""rmdash app entry point: the router, the shared sidebar filters and presentation mode.
 
-import os
+`streamlit run app.py` (or `make run`). Opens the store at $RMDASH_DB, else
+data/rmdash.duckdb, and fills it with demo data on first start when it is
+empty. Every page is a file in pages/ that reads top to bottom: filters, one
+call into rmdash.views, charts. Nothing here computes a number.
+"""
 
-import streamlit as st
+from __future__ import annotations
 
-from rmdash.db import open_db
+import sys
+from pathlib import Path
 
-st.set_page_config(page_title="rmdash", layout="wide")
-st.title("rmdash")
-db_path = os.environ.get("RMDASH_DB", "data/rmdash.duckdb")
-con = open_db(db_path)
-st.dataframe(con.execute("SELECT kind, count(*) AS batches FROM batches GROUP BY kind").df())
+# `pages.shell` must import the same way under `streamlit run` and AppTest.
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+import streamlit as st  # noqa: E402
+
+from pages import shell  # noqa: E402
+
+st.set_page_config(page_title="rmdash · RM KPIs", page_icon=":material/handshake:", layout="wide")
+
+
+def _page(file: str, title: str, icon: str, **kw) -> st.Page:
+    return st.Page(f"pages/{file}", title=title, icon=f":material/{icon}:", **kw)
+
+
+def _navigation(presenting: bool) -> dict[str, list]:
+    """Grouped pages; in presentation mode only what may be shown to the vendor in a QBR."""
+    groups = {
+        "Scorecards": [
+            _page("portfolio.py", "Portfolio", "leaderboard", default=True),
+            _page("vendor.py", "Vendor", "storefront"),
+            _page("rms.py", "Relationship managers", "groups"),
+        ],
+        "Data": [_page("upload.py", "Upload", "upload"), _page("data.py", "Data", "table")],
+        "Rules": [
+            _page("how.py", "How KPIs are computed", "function"),
+            _page("settings.py", "Settings / what-if", "tune"),
+        ],
+    }
+    if presenting:
+        groups = {"Scorecards": groups["Scorecards"], "Rules": groups["Rules"][:1]}
+    return groups
+
+
+def main() -> None:
+    shell.guarded(shell.sidebar_filters)
+    presenting = shell.presentation_switch()
+    page = st.navigation(_navigation(presenting), position="top" if presenting else "sidebar")
+    shell.guarded(page.run)
+
+
+main()

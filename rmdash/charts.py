@@ -22,7 +22,7 @@ SCORE_AXIS = {"range": [0, 104], "title": {"text": "Score (0–100)"}}
 
 def _figure(title: str, height: int = 420) -> go.Figure:
     fig = go.Figure()
-    fig.update_layout(template=theme.TEMPLATE_NAME, title={"text": title}, height=height)
+    fig.update_layout(template=theme.TEMPLATE_NAME, title={"text": _plain(title)}, height=height)
     return fig
 
 

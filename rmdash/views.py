@@ -1,0 +1,845 @@
+"""Page-level data for the dashboard: one call per page returns everything the page draws.
+
+Purpose: turn the store, the KPI table and the shared filters into plain
+dataclasses of frames and texts (tables ready to show, frames ready for
+rmdash.charts, headlines), so that each page in pages/ is only filters, one
+call here and charts. Boundary: no streamlit, no figures, no KPI arithmetic
+(rmdash.kpi computes every number; this module selects, joins, orders and
+words them). The caller may pass a KPI table it cached (``kpis=``); when it
+does not, the table is computed here.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import duckdb
+import pandas as pd
+
+from rmdash import explain, movement, store, theme
+from rmdash import filters as flt
+from rmdash import rules as rules_mod
+from rmdash.filters import Filters
+from rmdash.kpi import Filters as KpiFilters
+from rmdash.schema import load_schema
+
+NO_DATA = "No data yet. Upload your monthly exports, or start from the templates or the demo data."
+NO_MATCH = "Nothing matches these filters. Widen the period range or clear the vendor and RM filters."
+
+
+# ---------------------------------------------------------------- rules and KPI table
+
+
+@functools.lru_cache(maxsize=8)
+def _rules_from_text(text: str) -> rules_mod.Rules:
+    return rules_mod.rules_from_toml(text, source="the saved rule set")
+
+
+def active_rules(con: duckdb.DuckDBPyConnection) -> rules_mod.Rules:
+    """The rules the dashboard scores with: the newest saved rule set, else the configured rules."""
+    row = con.execute("SELECT toml FROM rule_sets ORDER BY version DESC LIMIT 1").fetchone()
+    return _rules_from_text(row[0]) if row else rules_mod.load_rules()
+
+
+def rules_key(con: duckdb.DuckDBPyConnection) -> str:
+    """Changes whenever the active rules change (part of the dashboard's cache key)."""
+    return active_rules(con).hash
+
+
+def all_kpis(con: duckdb.DuckDBPyConnection, grain: str, rules: rules_mod.Rules | None = None):
+    """Every vendor's and RM's KPIs at ``grain`` under the active rules (what the app caches)."""
+    from rmdash.kpi import compute_kpis
+
+    return compute_kpis(con, grain, rules=rules or active_rules(con))
+
+
+def _kpis(con, f: Filters, kpis):
+    return kpis if kpis is not None else all_kpis(con, f.grain)
+
+
+def _is_missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+# ---------------------------------------------------------------- filter options
+
+
+@dataclass
+class FilterOptions:
+    vendors: list[str]
+    rms: list[str]
+    periods: pd.DataFrame  # period, period_start: every period with data, in order
+    vendor_rms: pd.DataFrame  # vendor, rm pairs
+
+    def rms_of(self, vendors: Sequence[str]) -> list[str]:
+        pairs = self.vendor_rms
+        if vendors:
+            pairs = pairs[pairs["vendor"].isin(list(vendors))]
+        return sorted(pairs["rm"].drop_duplicates(), key=str.casefold)
+
+
+def filter_options(kpis) -> FilterOptions:
+    """What the sidebar offers: the vendors, RMs and periods that have KPI rows."""
+    comp = kpis.composite
+    periods = comp[["period", "period_start"]].drop_duplicates().sort_values("period_start")
+    pairs = comp.loc[comp["rm"].notna(), ["vendor", "rm"]].drop_duplicates()
+    return FilterOptions(
+        vendors=sorted(comp["vendor"].dropna().unique(), key=str.casefold),
+        rms=sorted(pairs["rm"].unique(), key=str.casefold),
+        periods=periods.reset_index(drop=True),
+        vendor_rms=pairs.reset_index(drop=True),
+    )
+
+
+# ---------------------------------------------------------------- shared pieces
+
+
+@dataclass
+class Frame:
+    """What every scorecard page needs besides its own data."""
+
+    colors: dict[str, str]  # vendor -> colour, over every vendor in the store
+    bands: dict[str, float]  # RAG thresholds: green, amber
+    component_labels: dict[str, str]
+    metric_labels: dict[str, str]
+    empty: str | None = None  # why there is nothing to show (the page shows an empty state)
+
+
+def _frame(kpis, rules: rules_mod.Rules) -> Frame:
+    return Frame(
+        colors=theme.vendor_colors(kpis.composite["vendor"].dropna().unique()),
+        bands={"green": rules.rag.green, "amber": rules.rag.amber},
+        component_labels={c.name: c.label for c in rules.components.values()},
+        metric_labels={m.name: m.label for m in rules.metrics.values()},
+    )
+
+
+def _with_rag(frame: pd.DataFrame, rules: rules_mod.Rules, score: str = "score") -> pd.DataFrame:
+    return frame.assign(rag=[rules.rag_of(s) for s in frame[score]])
+
+
+def _latest_period(frame: pd.DataFrame) -> tuple[str, pd.Timestamp] | None:
+    data = frame.dropna(subset=["composite"]) if "composite" in frame else frame
+    if data.empty:
+        return None
+    last = data.sort_values("period_start").iloc[-1]
+    return str(last["period"]), last["period_start"]
+
+
+def _previous_period(all_periods: pd.DataFrame, period: str) -> str | None:
+    labels = list(all_periods.sort_values("period_start")["period"].astype(str).drop_duplicates())
+    i = labels.index(period) if period in labels else -1
+    return labels[i - 1] if i > 0 else None
+
+
+def _format_value(value, fmt: str) -> str:
+    if _is_missing(value):
+        return "–"
+    return f"{value:.1%}" if fmt == "percent" else f"{value:,.1f}"
+
+
+def _money_text(value, currency: str) -> str:
+    if _is_missing(value):
+        return ""
+    return f"{currency} {value:,.0f}".strip()
+
+
+# ---------------------------------------------------------------- portfolio
+
+
+@dataclass
+class PortfolioView:
+    frame: Frame
+    period: str | None = None  # the latest period in range
+    headline: str = ""
+    league: pd.DataFrame = field(default_factory=pd.DataFrame)
+    trend: pd.DataFrame = field(default_factory=pd.DataFrame)  # vendor-level composite rows
+    escalation: pd.DataFrame = field(default_factory=pd.DataFrame)  # metric rows of escalation_rate
+    heatmap: pd.DataFrame = field(default_factory=pd.DataFrame)  # components of the latest period (+ rag)
+
+
+def portfolio_view(con, f: Filters, kpis=None) -> PortfolioView:
+    """League table, composite trend, escalation trend and vendor x component heatmap."""
+    kpis = _kpis(con, f, kpis)
+    rules = active_rules(con)
+    view = PortfolioView(frame=_frame(kpis, rules))
+    if kpis.composite.empty:
+        view.frame.empty = NO_DATA
+        return view
+    trend = flt.select(kpis.composite, f, f.grain)
+    latest = _latest_period(trend)
+    if latest is None:
+        view.frame.empty = NO_MATCH
+        return view
+    period, _ = latest
+    previous = _previous_period(kpis.composite, period)
+    view.period = period
+    view.trend = trend
+    view.escalation = flt.select(kpis.metrics, f, f.grain).query("metric == 'escalation_rate'")
+    comps = flt.select(kpis.components, f, f.grain)
+    view.heatmap = _with_rag(comps[comps["period"] == period], rules)
+    view.league = _league(kpis, trend, comps, period, previous)
+    view.headline = _portfolio_headline(view.league, period)
+    return view
+
+
+def _league(kpis, trend, comps, period, previous) -> pd.DataFrame:
+    vendor_rows = kpis.composite[kpis.composite["rm"].isna()]
+    now = trend[trend["period"] == period].set_index("vendor")
+    before = vendor_rows[vendor_rows["period"] == previous].set_index("vendor")["composite"]
+    low = comps[(comps["period"] == period) & comps["low_sample"]].groupby("vendor")["component"].count()
+    rows = []
+    for vendor, r in now.iterrows():
+        series = trend[trend["vendor"] == vendor].sort_values("period_start")["composite"].dropna()
+        change = r["composite"] - before.get(vendor, float("nan"))
+        cur = r["currency"] if isinstance(r.get("currency"), str) else ""
+        rows.append(
+            {
+                "Vendor": vendor,
+                "Composite": r["composite"],
+                "RAG": theme.rag_label(r["rag"]),
+                "Change": change,
+                "Trend": [round(float(x), 1) for x in series],
+                "Low sample": f"{theme.LOW_SAMPLE} ({int(low[vendor])})" if low.get(vendor, 0) else "",
+                "Service credit": _money_text(r.get("service_credit"), cur),
+                "Bonus": _money_text(r.get("bonus"), cur),
+            }
+        )
+    league = pd.DataFrame(rows)
+    if league.empty:
+        return league
+    league = league.sort_values("Composite", ascending=False, na_position="last").reset_index(drop=True)
+    league.insert(0, "Rank", range(1, len(league) + 1))
+    return league
+
+
+def _portfolio_headline(league: pd.DataFrame, period: str) -> str:
+    if league.empty:
+        return f"{period}: no vendor has a composite"
+    scored = league.dropna(subset=["Composite"])
+    greens = int(scored["RAG"].str.endswith("Green").sum())
+    best = scored.iloc[0] if len(scored) else None
+    lead = f"; best {best['Vendor']} at {best['Composite']:.1f}" if best is not None else ""
+    return f"{period}: {greens} of {len(league)} vendors green{lead}"
+
+
+# ---------------------------------------------------------------- relationship managers
+
+# How many periods either side of an RM change the before/after comparison pools.
+REPLACEMENT_WINDOW = 3
+
+
+@dataclass
+class RmView:
+    frame: Frame
+    period: str | None = None
+    headline: str = ""
+    scorecards: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per RM, latest period
+    trend: pd.DataFrame = field(default_factory=pd.DataFrame)  # RM composite rows (series "RM")
+    ranking: pd.DataFrame = field(default_factory=pd.DataFrame)  # RM, vendor, composite, rag
+    focus_rm: str | None = None  # "RM · vendor" compared with the vendor
+    versus: pd.DataFrame = field(default_factory=pd.DataFrame)  # composite rows, series column "series"
+    versus_colors: dict[str, str] = field(default_factory=dict)
+    replacements: pd.DataFrame = field(default_factory=pd.DataFrame)
+    replacement_detail: pd.DataFrame = field(default_factory=pd.DataFrame)  # component, before, after
+    replacement_title: str = ""
+
+
+def _rm_label(frame: pd.DataFrame) -> pd.Series:
+    return frame["rm"].astype(str) + " · " + frame["vendor"].astype(str)
+
+
+def rm_view(con, f: Filters, kpis=None) -> RmView:
+    """Each RM's scorecard and trend, RMs ranked, an RM against their vendor, RM replacements."""
+    kpis = _kpis(con, f, kpis)
+    rules = active_rules(con)
+    view = RmView(frame=_frame(kpis, rules))
+    all_rm = flt.select(kpis.composite, f, f.grain, level="rm", use_rm=False)
+    if kpis.composite.empty or kpis.composite["rm"].isna().all():
+        view.frame.empty = (
+            NO_DATA
+            if kpis.composite.empty
+            else "No row carries an RM yet: upload files with an RM column, or set the RM at upload."
+        )
+        return view
+    latest = _latest_period(all_rm)
+    if latest is None:
+        view.frame.empty = NO_MATCH
+        return view
+    view.period = period = latest[0]
+    chosen = all_rm[all_rm["rm"] == f.rm] if f.rm else all_rm
+    view.trend = chosen.assign(RM=_rm_label(chosen))
+    now = all_rm[all_rm["period"] == period].assign(RM=lambda d: _rm_label(d))
+    view.ranking = now[["RM", "rm", "vendor", "composite", "rag"]].dropna(subset=["composite"])
+    comps = flt.select(kpis.components, f, f.grain, level="rm")
+    view.scorecards = _scorecards(kpis, chosen, comps, period, rules)
+    view.headline = _rm_headline(view.ranking, period)
+    _versus(view, kpis, f, chosen, period)
+    _replacements(view, kpis, f, rules)
+    return view
+
+
+def _scorecards(kpis, chosen, comps, period, rules) -> pd.DataFrame:
+    now = chosen[chosen["period"] == period]
+    previous = _previous_period(kpis.composite, period)
+    rm_rows = kpis.composite[kpis.composite["rm"].notna()]
+    before = rm_rows[rm_rows["period"] == previous].set_index(["vendor", "rm"])["composite"]
+    scores = comps[comps["period"] == period].pivot_table(
+        index=["vendor", "rm"], columns="component", values="score", aggfunc="first"
+    )
+    rows = []
+    for _, r in now.iterrows():
+        key = (r["vendor"], r["rm"])
+        row = {
+            "RM": r["rm"],
+            "Vendor": r["vendor"],
+            "Composite": r["composite"],
+            "RAG": theme.rag_label(r["rag"]),
+            "Change": r["composite"] - before.get(key, float("nan")),
+            "Low sample": theme.LOW_SAMPLE if r.get("low_sample") else "",
+        }
+        for comp in rules.components.values():
+            value = (
+                scores.loc[key, comp.name] if key in scores.index and comp.name in scores.columns else None
+            )
+            row[comp.label] = float("nan") if value is None else float(value)
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    return (
+        out.sort_values("Composite", ascending=False, na_position="last").reset_index(drop=True)
+        if rows
+        else out
+    )
+
+
+def _rm_headline(ranking: pd.DataFrame, period: str) -> str:
+    if ranking.empty:
+        return f"{period}: no RM has a composite"
+    top = ranking.sort_values("composite", ascending=False).iloc[0]
+    greens = int((ranking["rag"] == "green").sum())
+    return f"{period}: {greens} of {len(ranking)} RMs green; top {top['RM']} at {top['composite']:.1f}"
+
+
+def _versus(view: RmView, kpis, f: Filters, chosen: pd.DataFrame, period: str) -> None:
+    """The focus RM (the RM filter, else the best-ranked one) against their vendor's composite."""
+    if chosen.empty:
+        return
+    ranked = chosen[chosen["period"] == period].dropna(subset=["composite"]).sort_values("composite")
+    pick = ranked.iloc[-1] if len(ranked) else chosen.iloc[-1]
+    vendor, rm = pick["vendor"], pick["rm"]
+    rm_rows = chosen[(chosen["vendor"] == vendor) & (chosen["rm"] == rm)]
+    vendor_rows = flt.select(kpis.composite, f.with_(vendors=(vendor,)), f.grain)
+    rm_name, vendor_name = f"RM {rm}", f"{vendor} (whole vendor)"
+    view.focus_rm = f"{rm} · {vendor}"
+    view.versus = pd.concat([rm_rows.assign(series=rm_name), vendor_rows.assign(series=vendor_name)])
+    view.versus_colors = {vendor_name: view.frame.colors.get(vendor, theme.OKABE_ITO[0]), rm_name: "#000000"}
+
+
+def _tenures(rm_rows: pd.DataFrame) -> pd.DataFrame:
+    data = rm_rows.dropna(subset=["composite"])
+    return (
+        data.groupby(["vendor", "rm"])["period_start"]
+        .agg(first="min", last="max")
+        .reset_index()
+        .sort_values("first")
+    )
+
+
+def _replacements(view: RmView, kpis, f: Filters, rules) -> None:
+    """Where a vendor's RM handed over to another: the old RM's last periods vs the new RM's first."""
+    rm_rows = kpis.composite[kpis.composite["rm"].notna()]
+    if f.vendors:
+        rm_rows = rm_rows[rm_rows["vendor"].isin(f.vendors)]
+    found = []
+    for vendor, ten in _tenures(rm_rows).groupby("vendor"):
+        found += _handovers(vendor, ten, rm_rows.loc[rm_rows["vendor"] == vendor, "period_start"].max())
+    if not found:
+        return
+    comps = kpis.components
+    rows, details = [], []
+    for vendor, old, new, switch in found:
+        before = _window(rm_rows, vendor, old, switch, before=True)
+        after = _window(rm_rows, vendor, new, switch, before=False)
+        switch_label = str(rm_rows.loc[rm_rows["period_start"] == switch, "period"].iloc[0])
+        rows.append(
+            {
+                "Vendor": vendor,
+                "From RM": old,
+                "To RM": new,
+                "From period": switch_label,
+                "Composite before": before["composite"].mean(),
+                "Composite after": after["composite"].mean(),
+            }
+        )
+        details.append((vendor, old, new, switch_label, before, after))
+    table = pd.DataFrame(rows)
+    table["Change"] = table["Composite after"] - table["Composite before"]
+    view.replacements = table
+    vendor, old, new, switch_label, before, after = _pick_replacement(details, f)
+    labels = view.frame.component_labels
+    b = _component_means(comps, vendor, old, before["period"])
+    a = _component_means(comps, vendor, new, after["period"])
+    detail = pd.DataFrame({"before": b, "after": a}).reindex(
+        [c for c in labels if c in b.index or c in a.index]
+    )
+    detail.loc["composite"] = [before["composite"].mean(), after["composite"].mean()]
+    detail.index = [labels.get(c, "Composite") for c in detail.index]
+    view.replacement_detail = detail.rename_axis("component").reset_index()
+    view.replacement_title = (
+        f"{vendor}: {old} → {new} from {switch_label} (up to {REPLACEMENT_WINDOW} periods each side)"
+    )
+
+
+def _handovers(vendor: str, ten: pd.DataFrame, vendor_last: pd.Timestamp) -> list[tuple]:
+    """RM pairs where the old one stopped before the vendor's last period and the new one
+    started after the old one did, no later than the period after the old one's last."""
+    out = []
+    for _, old in ten.iterrows():
+        if old["last"] >= vendor_last:
+            continue  # still in charge
+        gap_limit = old["last"] + pd.DateOffset(months=3)
+        later = ten[(ten["first"] > old["first"]) & (ten["last"] > old["last"]) & (ten["first"] <= gap_limit)]
+        if len(later):
+            new = later.sort_values("first").iloc[0]
+            out.append((vendor, old["rm"], new["rm"], new["first"]))
+    return out
+
+
+def _window(rm_rows, vendor, rm, switch, *, before: bool) -> pd.DataFrame:
+    rows = rm_rows[(rm_rows["vendor"] == vendor) & (rm_rows["rm"] == rm)].dropna(subset=["composite"])
+    rows = rows[rows["period_start"] < switch] if before else rows[rows["period_start"] >= switch]
+    rows = rows.sort_values("period_start")
+    return rows.tail(REPLACEMENT_WINDOW) if before else rows.head(REPLACEMENT_WINDOW)
+
+
+def _component_means(comps: pd.DataFrame, vendor, rm, periods: pd.Series) -> pd.Series:
+    sel = comps[(comps["vendor"] == vendor) & (comps["rm"] == rm) & comps["period"].isin(list(periods))]
+    return sel.groupby("component")["score"].mean()
+
+
+def _pick_replacement(details, f: Filters):
+    for d in details:
+        if f.rm in (d[1], d[2]):
+            return d
+    return details[-1]
+
+
+# ---------------------------------------------------------------- vendor
+
+
+@dataclass
+class VendorView:
+    frame: Frame
+    vendors: list[str] = field(default_factory=list)  # what the vendor picker offers
+    vendor: str | None = None
+    headline: str = ""
+    trend: pd.DataFrame = field(default_factory=pd.DataFrame)  # this vendor's composite rows (vendor level)
+    components: pd.DataFrame = field(default_factory=pd.DataFrame)  # its component rows
+    periods: list[str] = field(default_factory=list)  # periods in range with a composite, in order
+    compare: tuple[str, str] | None = None  # the two periods of the waterfall
+    movement: pd.DataFrame = field(default_factory=pd.DataFrame)  # label, value, kind
+    period: str | None = None  # the period of the metric table, RM comparison and explain
+    metrics: pd.DataFrame = field(default_factory=pd.DataFrame)  # table: value, n, target, score, ...
+    metric_choices: dict[str, str] = field(default_factory=dict)  # metric name -> label, for explain
+    rm_scores: pd.DataFrame = field(default_factory=pd.DataFrame)  # rm, component, score (period)
+    rm_table: pd.DataFrame = field(default_factory=pd.DataFrame)  # RM, Composite, RAG, ...
+    money: pd.DataFrame = field(default_factory=pd.DataFrame)  # period rows with service_credit, bonus
+    money_text: str = ""
+    currency: str = ""
+    explain_rows: pd.DataFrame = field(default_factory=pd.DataFrame)
+    explain_text: str = ""
+
+
+def vendor_view(
+    con, f: Filters, kpis=None, compare: tuple[str, str] | None = None, metric: str | None = None
+) -> VendorView:
+    """One vendor (the focus filter, else the first in the filter): composite, components,
+    movement between two periods, metric table, its RMs side by side, money, and the rows behind a metric."""
+    kpis = _kpis(con, f, kpis)
+    rules = active_rules(con)
+    view = VendorView(frame=_frame(kpis, rules))
+    vendor_rows = kpis.composite[kpis.composite["rm"].isna()]
+    view.vendors = sorted(
+        (v for v in vendor_rows["vendor"].unique() if not f.vendors or v in f.vendors), key=str.casefold
+    )
+    if not view.vendors:
+        view.frame.empty = NO_DATA if kpis.composite.empty else NO_MATCH
+        return view
+    view.vendor = vendor = f.focus if f.focus in view.vendors else view.vendors[0]
+    one = f.with_(vendors=(vendor,))
+    view.trend = flt.select(kpis.composite, one, f.grain)
+    view.components = flt.select(kpis.components, one, f.grain)
+    scored = view.trend.dropna(subset=["composite"]).sort_values("period_start")
+    view.periods = list(scored["period"].astype(str))
+    if not view.periods:
+        view.frame.empty = f"{vendor} has no composite in this period range. Widen the range."
+        return view
+    view.compare = _compare_pair(view.periods, compare)
+    view.period = view.compare[1]
+    view.headline = _vendor_headline(vendor, scored, view.period, kpis.composite)
+    view.movement = _movement(kpis, vendor, view.compare, rules)
+    view.metrics = _metric_table(kpis, vendor, None, view.period, rules)
+    view.metric_choices = {m.name: m.label for m in rules.metrics.values()}
+    _vendor_rms(view, kpis, vendor, view.period, rules)
+    _vendor_money(view, scored)
+    if metric in rules.metrics:
+        _explain(view, con, vendor, None, view.period, f.grain, metric, rules)
+    return view
+
+
+def _compare_pair(periods: list[str], compare) -> tuple[str, str]:
+    if compare and compare[0] in periods and compare[1] in periods and compare[0] != compare[1]:
+        lo, hi = sorted(compare, key=periods.index)
+        return lo, hi
+    return (periods[-2], periods[-1]) if len(periods) > 1 else (periods[-1], periods[-1])
+
+
+def _vendor_headline(vendor: str, scored: pd.DataFrame, period: str, composite: pd.DataFrame) -> str:
+    row = scored[scored["period"] == period].iloc[-1]
+    previous = _previous_period(composite, period)
+    before = scored[scored["period"] == previous]["composite"]
+    change = f", {row['composite'] - before.iloc[0]:+.1f} vs {previous}" if len(before) else ""
+    return f"{vendor}: {row['composite']:.1f} {theme.rag_label(row['rag'])} in {period}{change}"
+
+
+def _movement(kpis, vendor, compare, rules) -> pd.DataFrame:
+    """Waterfall parts (label, value, kind) from the composite of compare[0] to compare[1]."""
+    empty = pd.DataFrame(columns=["label", "value", "kind"])
+    if compare[0] == compare[1]:
+        return empty
+    parts = movement.movement(kpis, vendor, None, compare[1], compare[0])
+    parts = parts[parts["level"] == "component"]
+    if parts.empty:
+        return empty
+    labels = {c.name: c.label for c in rules.components.values()}
+    start, end = float(parts["start"].iloc[0]), float(parts["end"].iloc[-1])
+    middle = pd.DataFrame(
+        {
+            "label": [
+                labels.get(c, "Coverage (components with/without data)")
+                for c in parts["component"].fillna("")
+            ],
+            "value": parts["contribution"].to_numpy(float),
+            "kind": "part",
+        }
+    )
+    ends = [
+        pd.DataFrame({"label": [compare[0]], "value": [start], "kind": ["start"]}),
+        middle,
+        pd.DataFrame({"label": [compare[1]], "value": [end], "kind": ["end"]}),
+    ]
+    return pd.concat(ends, ignore_index=True)
+
+
+def _metric_table(kpis, vendor, rm, period, rules) -> pd.DataFrame:
+    m = kpis.metrics
+    rows = m[(m["vendor"] == vendor) & (m["period"] == period)]
+    rows = rows[rows["rm"] == rm] if rm else rows[rows["rm"].isna()]
+    by_name = rows.set_index("metric")
+    out = []
+    for metric in rules.metrics.values():
+        r = by_name.loc[metric.name] if metric.name in by_name.index else None
+        value = None if r is None else r["value"]
+        score = None if r is None else r["score"]
+        out.append(
+            {
+                "Component": rules.components[metric.component].label,
+                "Metric": metric.label,
+                "Value": _format_value(value, metric.format),
+                "n": 0 if r is None else int(r["n"]),
+                "Target": _format_value(metric.target, metric.format),
+                "Floor": _format_value(metric.floor, metric.format),
+                "Score": None if _is_missing(score) else float(score),
+                "RAG": theme.rag_label(rules.rag_of(score)),
+                "Low sample": theme.LOW_SAMPLE if r is not None and bool(r["low_sample"]) else "",
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def _vendor_rms(view: VendorView, kpis, vendor, period, rules) -> None:
+    comps = kpis.components
+    sel = comps[(comps["vendor"] == vendor) & comps["rm"].notna() & (comps["period"] == period)]
+    view.rm_scores = sel[["rm", "component", "score", "n"]].reset_index(drop=True)
+    comp = kpis.composite
+    rms = comp[(comp["vendor"] == vendor) & comp["rm"].notna() & (comp["period"] == period)]
+    view.rm_table = (
+        pd.DataFrame(
+            {
+                "RM": rms["rm"],
+                "Composite": rms["composite"],
+                "RAG": [theme.rag_label(r) for r in rms["rag"]],
+                "Low sample": [theme.LOW_SAMPLE if x else "" for x in rms["low_sample"]],
+            }
+        )
+        .sort_values("Composite", ascending=False, na_position="last")
+        .reset_index(drop=True)
+    )
+
+
+def _vendor_money(view: VendorView, scored: pd.DataFrame) -> None:
+    money = scored.dropna(subset=["at_risk"])
+    if money.empty:
+        view.money_text = "No contract uploaded for this vendor: service credit and bonus need one."
+        return
+    view.money = money[["period", "period_start", "at_risk", "service_credit", "bonus"]]
+    cur = money["currency"].dropna()
+    view.currency = str(cur.iloc[0]) if len(cur) else ""
+    credit, bonus = money["service_credit"].sum(), money["bonus"].sum()
+    view.money_text = (
+        f"Over {len(money)} periods shown: service credits {_money_text(credit, view.currency)}, "
+        f"bonus {_money_text(bonus, view.currency)}, at risk {_money_text(money['at_risk'].sum(), view.currency)}."
+    )
+
+
+EXPLAIN_ROWS = 500  # failing rows listed for one metric (the worst first, in the registry's order)
+
+
+def _explain(view: VendorView, con, vendor, rm, period, grain, metric, rules) -> None:
+    m = rules.metrics[metric]
+    where = KpiFilters(vendor=vendor, rm=rm, period=period)
+    rows = explain.failing_rows(con, m, rules, grain, where, with_rm=rm is None, limit=EXPLAIN_ROWS + 1)
+    more = f" (the first {EXPLAIN_ROWS})" if len(rows) > EXPLAIN_ROWS else ""
+    view.explain_rows = rows.head(EXPLAIN_ROWS)
+    view.explain_text = f"{m.label}: {m.formula}. Listed{more}: {m.failing}."
+
+
+# ---------------------------------------------------------------- how KPIs are computed
+
+
+@dataclass
+class HowView:
+    frame: Frame
+    rules_label: str = ""
+    components: pd.DataFrame = field(default_factory=pd.DataFrame)
+    metrics: pd.DataFrame = field(default_factory=pd.DataFrame)
+    rag_text: str = ""
+    money_text: str = ""
+    response_targets: pd.DataFrame = field(default_factory=pd.DataFrame)
+    notice_days: pd.DataFrame = field(default_factory=pd.DataFrame)
+    example_title: str = ""
+    example_metrics: pd.DataFrame = field(default_factory=pd.DataFrame)
+    example_components: pd.DataFrame = field(default_factory=pd.DataFrame)
+    example_composite: str = ""
+
+
+def _num_text(x: float, fmt: str = "number") -> str:
+    if fmt == "percent":
+        return f"{x:.3f}".rstrip("0").rstrip(".") if x != int(x) else f"{x:.0f}"
+    return f"{x:g}"
+
+
+def how_view(con, f: Filters, kpis=None) -> HowView:
+    """Every formula, target, floor, weight and band from the rules registry, with a worked example."""
+    kpis = _kpis(con, f, kpis)
+    rules = active_rules(con)
+    view = HowView(frame=_frame(kpis, rules), rules_label=rules.version_label)
+    total = sum(c.weight for c in rules.components.values())
+    view.components = pd.DataFrame(
+        [
+            {
+                "Component": c.label,
+                "Weight": c.weight,
+                "Share of composite": f"{c.weight / total:.0%}",
+                "Metrics": ", ".join(m.label for m in rules.metrics_of(c.name)),
+                "What it measures": c.description,
+            }
+            for c in rules.components.values()
+        ]
+    )
+    view.metrics = pd.DataFrame(
+        [
+            {
+                "Metric": m.label,
+                "Component": rules.components[m.component].label,
+                "How it is computed": m.formula,
+                "Better": "higher" if m.direction == "higher" else "lower",
+                "Target (score 100)": _format_value(m.target, m.format),
+                "Floor (score 0)": _format_value(m.floor, m.format),
+                "From": load_schema().kind(m.kind).label,
+            }
+            for m in rules.metrics.values()
+        ]
+    )
+    g, a = rules.rag.green, rules.rag.amber
+    view.rag_text = (
+        f"{theme.rag_label('green')} at {g:g} or more, {theme.rag_label('amber')} from {a:g} to below {g:g}, "
+        f"{theme.rag_label('red')} below {a:g}. A metric or component with fewer than {rules.low_sample_n} rows "
+        f"is flagged {theme.LOW_SAMPLE}."
+    )
+    mo = rules.money
+    view.money_text = (
+        f"At-risk amount = monthly fee × at-risk % per month (× {mo.months_per_quarter} per quarter). "
+        f"Service credit = at-risk amount × clamp(({mo.credit_starts_below:g} − composite) ÷ "
+        f"({mo.credit_starts_below:g} − {mo.credit_full_at:g}), 0, 1). Bonus = monthly fee × bonus % when the "
+        f"composite is {mo.bonus_at:g} or more."
+    )
+    view.response_targets = (
+        pd.DataFrame(
+            {
+                f"P{p}": {
+                    t: f"{mins:g} min"
+                    for t, by in rules.response_targets.items()
+                    for q, mins in by.items()
+                    if q == p
+                }
+                for p in (1, 2, 3, 4)
+            }
+        )
+        .rename_axis("Ticket type")
+        .reset_index()
+    )
+    view.notice_days = pd.DataFrame(
+        [
+            {"Change type": ("any other" if k == "default" else k), "Notice needed (days)": v}
+            for k, v in rules.notice_days.items()
+        ]
+    )
+    _worked_example(view, kpis, f, rules)
+    return view
+
+
+def _worked_example(view: HowView, kpis, f: Filters, rules) -> None:
+    comp = flt.select(kpis.composite, f, f.grain).dropna(subset=["composite"])
+    if comp.empty:
+        view.example_title = "No data for a worked example yet."
+        return
+    pick = comp[comp["vendor"] == f.focus] if f.focus in set(comp["vendor"]) else comp
+    row = pick.sort_values(["period_start", "vendor"]).iloc[-1]
+    vendor, period = row["vendor"], row["period"]
+    view.example_title = f"Worked example: {vendor}, {period}"
+    m = kpis.metrics
+    mrows = m[(m["vendor"] == vendor) & m["rm"].isna() & (m["period"] == period)].set_index("metric")
+    lines = []
+    for metric in rules.metrics.values():
+        if metric.name not in mrows.index or int(mrows.loc[metric.name, "n"]) == 0:
+            lines.append({"Metric": metric.label, "Value": "–", "n": 0, "Score": "no data: left out"})
+            continue
+        r = mrows.loc[metric.name]
+        v, t, fl = float(r["value"]), metric.target, metric.floor
+        lines.append(
+            {
+                "Metric": metric.label,
+                "Value": f"{r['numerator']:g} ÷ {int(r['n'])} = {v:.4g}" if "numerator" in r else f"{v:.4g}",
+                "n": int(r["n"]),
+                "Score": f"100 × ({v:.4g} − {fl:g}) ÷ ({t:g} − {fl:g}) = {100 * (v - fl) / (t - fl):.1f}"
+                f" → {float(r['score']):.1f}",
+            }
+        )
+    view.example_metrics = pd.DataFrame(lines)
+    c = kpis.components
+    crows = c[(c["vendor"] == vendor) & c["rm"].isna() & (c["period"] == period)].set_index("component")
+    parts, comps = [], []
+    for name, component in rules.components.items():
+        if name not in crows.index or _is_missing(crows.loc[name, "score"]):
+            comps.append(
+                {"Component": component.label, "Weight": component.weight, "Score": "no data: left out"}
+            )
+            continue
+        s = float(crows.loc[name, "score"])
+        scores = mrows[mrows["component"] == name]["score"].dropna()
+        mean = " + ".join(f"{x:.1f}" for x in scores)
+        comps.append(
+            {
+                "Component": component.label,
+                "Weight": component.weight,
+                "Score": f"({mean}) ÷ {len(scores)} = {s:.1f}",
+            }
+        )
+        parts.append((component.weight, s))
+    view.example_components = pd.DataFrame(comps)
+    num = " + ".join(f"{w:g} × {s:.1f}" for w, s in parts)
+    den = " + ".join(f"{w:g}" for w, _ in parts)
+    view.example_composite = (
+        f"Composite = ({num}) ÷ ({den}) = {row['composite']:.1f} → {theme.rag_label(row['rag'])}"
+    )
+
+
+# ---------------------------------------------------------------- data browser
+
+
+DISPLAY_ROWS = 5000  # rows drawn in the browser table; downloads carry every row
+
+
+@dataclass
+class DataView:
+    kinds: dict[str, str]  # kind -> label
+    kind: str
+    rows: pd.DataFrame = field(default_factory=pd.DataFrame)  # every matching current row
+    shown: pd.DataFrame = field(default_factory=pd.DataFrame)  # the first DISPLAY_ROWS of them
+    caption: str = ""
+    empty: str | None = None
+    downloads: dict[str, tuple[Callable[[], bytes], str, str]] = field(
+        default_factory=dict
+    )  # label -> (make, file, mime)
+
+
+def data_view(con, f: Filters, kpis=None, kind: str = "tickets") -> DataView:
+    """Current rows of one kind with the filters applied (vendor, RM, period range on its period date)."""
+    schema = load_schema()
+    kinds = {k.name: k.label for k in schema.kinds.values()}
+    if kind not in kinds:
+        kind = "tickets"
+    k = schema.kind(kind)
+    rows = store.current_rows(con, kind, vendors=list(f.vendors) or None, rms=[f.rm] if f.rm else None)
+    if k.period_column and (f.month_from or f.month_to) and not rows.empty:
+        dates = pd.to_datetime(rows[k.period_column])
+        keep = pd.Series(True, index=rows.index)
+        if f.month_from:
+            keep &= dates >= pd.Timestamp(f"{f.month_from}-01")
+        if f.month_to:
+            keep &= dates < pd.Timestamp(f"{f.month_to}-01") + pd.DateOffset(months=1)
+        rows = rows[keep]
+    rows = rows.drop(columns=[c for c in ("batch_id", "row_no") if c in rows.columns])
+    view = DataView(kinds=kinds, kind=kind, rows=rows.reset_index(drop=True))
+    view.shown = view.rows.head(DISPLAY_ROWS)
+    if rows.empty:
+        view.empty = f"No current {k.label.lower()} match these filters."
+    more = f"; the first {DISPLAY_ROWS:,} are shown, downloads carry all" if len(rows) > DISPLAY_ROWS else ""
+    view.caption = f"{len(rows):,} current {k.label.lower()} rows{more}. {k.description}"
+    if not rows.empty:
+        view.downloads = table_downloads(view.rows, f"rmdash-{kind}", k.label)
+    return view
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _neutralised(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that a spreadsheet would run as a formula get a leading apostrophe (OWASP CSV injection)."""
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            text = out[col]
+            risky = text.notna() & text.astype(str).str.startswith(_FORMULA_START)
+            out[col] = text.where(~risky, "'" + text.astype(str))
+    return out
+
+
+def _csv_bytes(frame: pd.DataFrame) -> bytes:
+    return _neutralised(frame).to_csv(index=False).encode("utf-8-sig")
+
+
+def _xlsx_bytes(frame: pd.DataFrame, sheet: str) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    with pd.ExcelWriter(
+        buf, engine="xlsxwriter", engine_kwargs={"options": {"strings_to_formulas": False}}
+    ) as xl:
+        _neutralised(frame).to_excel(xl, sheet_name=sheet[:31], index=False)
+    return buf.getvalue()
+
+
+def table_downloads(
+    frame: pd.DataFrame, stem: str, sheet: str
+) -> dict[str, tuple[Callable[[], bytes], str, str]]:
+    """CSV and XLSX files of a table, made only when asked for; formula-looking text neutralised."""
+    return {
+        "Download CSV": (functools.partial(_csv_bytes, frame), f"{stem}.csv", "text/csv"),
+        "Download XLSX": (functools.partial(_xlsx_bytes, frame, sheet), f"{stem}.xlsx", XLSX_MIME),
+    }
