@@ -32,6 +32,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from rmdash.model import BatchSummary, ImportOptions, RmdashError
 from rmdash.schema import load_schema
 
@@ -429,10 +431,25 @@ def _cmd_rejected(args: argparse.Namespace) -> int:
 
 
 def _write_csv(frame, path: Path) -> None:
+    """UTF-8 with BOM (Excel opens it right); cells of untrusted uploads cannot run as formulas."""
     try:
-        frame.to_csv(path, index=False, encoding="utf-8-sig")
+        _neutralise_formulas(frame).to_csv(path, index=False, encoding="utf-8-sig")
     except OSError as exc:
         raise RmdashError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+_FORMULA_START = r"^[=+\-@\t\r]"
+
+
+def _neutralise_formulas(frame):
+    """Prefix text cells a spreadsheet would run as a formula with an apostrophe."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            text = out[column].astype("str")
+            risky = text.str.contains(_FORMULA_START, regex=True) & out[column].notna()
+            out[column] = out[column].where(~risky, "'" + text)
+    return out
 
 
 # --------------------------------------------------------------------------- demo

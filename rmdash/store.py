@@ -53,6 +53,8 @@ ARCHIVE_THRESHOLD_BYTES = 200 * 1024 * 1024
 ARCHIVE_DIR_NAME = "archive"
 
 BUSY_MESSAGE = "the database is busy with another import; try again in a minute"
+# How long open_store waits for another process's write lock before giving up.
+DEFAULT_WAIT_SECONDS = 10.0
 
 # Temporary tables of one write; they live in the connection's temp catalog
 # and vanish on ROLLBACK.
@@ -67,7 +69,7 @@ _REJ = "_rm_rejected_src"
 
 
 def open_store(
-    path: str | Path, read_only: bool = False, wait_seconds: float = 10.0
+    path: str | Path, read_only: bool = False, wait_seconds: float | None = None
 ) -> duckdb.DuckDBPyConnection:
     """Open the store at ``path``, waiting up to ``wait_seconds`` for another process's lock.
 
@@ -78,7 +80,7 @@ def open_store(
     path = Path(path)
     if read_only and not path.exists():
         raise RmdashError(f"there is no database at {path}; import a file or run `rmdash demo` first")
-    deadline = time.monotonic() + wait_seconds
+    deadline = time.monotonic() + (DEFAULT_WAIT_SECONDS if wait_seconds is None else wait_seconds)
     while True:
         try:
             return open_db(path, read_only=read_only)
@@ -250,9 +252,7 @@ def rejected_rows_wide(con: duckdb.DuckDBPyConnection, batch_id: int) -> pd.Data
     raw = rejected["raw"].dropna()
     if raw.empty:
         return rejected.drop(columns="raw")
-    cells = pd.read_json(
-        io.StringIO("\n".join(raw)), lines=True, dtype=False, convert_dates=False, keep_default_dates=False
-    )
+    cells = pd.read_json(io.StringIO("\n".join(raw)), lines=True, dtype=False)
     cells.index = raw.index
     cells = cells.rename(columns=lambda c: f"{c} (original)" if c in ("row_no", "reason") else c)
     return pd.concat([rejected.drop(columns="raw"), cells], axis=1)

@@ -1,7 +1,7 @@
 """The store: batches, versions, current rows, identical re-imports, undo/redo, rejected rows, archive.
 
-Plans are built directly here (typed frames with canonical columns, as
-rmdash.plan produces them) so these tests pin the store alone; the end-to-end
+Plans are built directly (store_fixtures: typed frames with canonical
+columns, as rmdash.plan produces them) so these tests pin the store alone; the end-to-end
 tests through real files are in test_importer.py and test_cli.py.
 """
 
@@ -9,100 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
-import textwrap
 
 import duckdb
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from store_fixtures import file_plan, lock_held_by_another_process, sheet_plan, ticket, tickets_now, write
 
 from rmdash import store
 from rmdash.db import memory_db
-from rmdash.model import DatabaseBusy, FilePlan, ImportOptions, ImportRefused, RmdashError, SheetPlan
-from rmdash.schema import load_schema
-
-# ------------------------------------------------------------------ builders
-
-_PANDAS_TYPES = {
-    "text": "str",
-    "titles": "str",
-    "number": "float64",
-    "score": "float64",
-    "bool": "boolean",
-    "priority": "Int8",
-}
-_EXTRA_DEFAULTS = {"scale_min": 1.0, "scale_max": 5.0}
-
-
-def typed_frame(kind: str, rows: list[dict]) -> pd.DataFrame:
-    """Rows as plan_file() hands them over: every canonical column, typed, plus row_no."""
-    k = load_schema().kind(kind)
-    frame = pd.DataFrame(rows)
-    out = {}
-    for col in k.columns:
-        values = (
-            frame[col.name] if col.name in frame.columns else pd.Series([None] * len(frame), dtype="object")
-        )
-        if col.type in ("date", "datetime"):
-            out[col.name] = pd.to_datetime(values)
-        else:
-            out[col.name] = values.astype(_PANDAS_TYPES[col.type])
-    for extra in k.extra_columns:
-        values = (
-            frame[extra] if extra in frame.columns else pd.Series(_EXTRA_DEFAULTS[extra], index=frame.index)
-        )
-        out[extra] = values.astype("float64")
-    result = pd.DataFrame(out, index=frame.index)
-    result["row_no"] = frame["row_no"] if "row_no" in frame.columns else range(2, len(frame) + 2)
-    return result
-
-
-def sheet_plan(kind: str, rows: list[dict], sheet: str | None = "Sheet1", rejected=None, **kw) -> SheetPlan:
-    return SheetPlan(
-        file_name=kw.pop("file_name", "upload.xlsx"),
-        sheet=sheet,
-        kind=kind,
-        kind_reason="test",
-        header_row=1,
-        mapping={c: c for c in (rows[0] if rows else {})},
-        unmapped=[],
-        constants=kw.pop("constants", {}),
-        date_orders={},
-        ambiguous_dates=[],
-        rows=typed_frame(kind, rows),
-        rejected=rejected if rejected is not None else pd.DataFrame({"row_no": [], "reason": [], "raw": []}),
-        **kw,
-    )
-
-
-def file_plan(tmp_path, name: str, *sheets: SheetPlan, content: bytes | None = None) -> FilePlan:
-    """A FilePlan whose bytes really exist on disk (the store archives them)."""
-    data = content if content is not None else f"{name}:{[len(s.rows) for s in sheets]}".encode()
-    path = tmp_path / name
-    path.write_bytes(data)
-    return FilePlan(
-        path=str(path),
-        file_name=name,
-        sha256=hashlib.sha256(data).hexdigest(),
-        size=len(data),
-        sheets=list(sheets),
-    )
-
-
-def ticket(tid: str, vendor: str = "Acme", **kw) -> dict:
-    row = {
-        "ticket_id": tid,
-        "vendor": vendor,
-        "rm": "Rita",
-        "ticket_type": "Incident",
-        "priority": 2,
-        "opened_at": "2026-01-05 09:00",
-    }
-    row.update(kw)
-    return row
+from rmdash.model import DatabaseBusy, ImportOptions, ImportRefused, RmdashError
 
 
 @pytest.fixture
@@ -110,18 +27,6 @@ def con(tmp_path):
     con = store.open_store(tmp_path / "store.duckdb")
     yield con
     con.close()
-
-
-def write(con, tmp_path, name, *sheets, options=None, content=None):
-    return store.write_plans(
-        con, [file_plan(tmp_path, name, *sheets, content=content)], options or ImportOptions()
-    )
-
-
-def tickets_now(con) -> list[tuple]:
-    frame = store.current_rows(con, "tickets").astype(object)
-    frame = frame.where(frame.notna(), None)
-    return list(frame[["vendor", "ticket_id", "description", "batch_id"]].itertuples(index=False, name=None))
 
 
 def table_counts(con) -> dict[str, int]:
@@ -572,32 +477,13 @@ def test_current_rows_filter_by_vendor_and_rm(con, tmp_path):
 def test_a_database_locked_by_another_process_is_reported_as_busy(tmp_path):
     path = tmp_path / "locked.duckdb"
     store.open_store(path).close()
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(
-                f"""
-                import sys, duckdb
-                con = duckdb.connect({str(path)!r})
-                print("locked", flush=True)
-                sys.stdin.read()
-                """
-            ),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(
+    with (
+        lock_held_by_another_process(path),
+        pytest.raises(
             DatabaseBusy, match="^the database is busy with another import; try again in a minute$"
-        ):
-            store.open_store(path, wait_seconds=0.3)
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=30)
+        ),
+    ):
+        store.open_store(path, wait_seconds=0.3)
     store.open_store(path, wait_seconds=0.3).close()
 
 
