@@ -397,7 +397,8 @@ def _query_kinds(con, rules: Rules, grain: str, filters: Filters) -> pd.DataFram
             frames.append(df)
     columns = [f"{m}__{part}" for m in rules.metrics for part in ("sum", "n")]
     if not frames:
-        return pd.DataFrame(columns=["vendor", "rm", "period_start", "vendor_level", *columns])
+        empty = {"vendor": object, "vendor_level": bool, "rm_key": object, "period_start": "datetime64[us]"}
+        return pd.DataFrame({c: pd.Series(dtype=empty.get(c, float)) for c in [*_KEYS, *columns]})
     wide = pd.concat(frames, ignore_index=True)
     wide["rm_key"] = wide["rm"].astype(object).where(~wide["vendor_level"].astype(bool), "")
     # A key appears at most once per kind, so "first non-null" merges the kinds.

@@ -113,7 +113,10 @@ def movement(
     if coverage_differs or not component_rows:
         component_rows.append(_row("component", "coverage", None, None, np.nan, np.nan, coverage))
         metric_rows.append(_row("metric", "coverage", None, None, np.nan, np.nan, coverage))
-    out = pd.DataFrame(component_rows + metric_rows)
+    rows = component_rows + metric_rows
+    out = pd.DataFrame(rows)
+    for name in ("component", "metric"):  # object dtype keeps None (pandas 3 str would make it NaN)
+        out[name] = pd.Series([r[name] for r in rows], dtype=object)
     for level in ("component", "metric"):
         rows = out["level"] == level
         end = c_a + out.loc[rows, "contribution"].cumsum()
