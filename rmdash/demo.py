@@ -49,6 +49,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+import duckdb
 import numpy as np
 import pandas as pd
 import xlsxwriter
@@ -1091,7 +1092,7 @@ DEMO_FILE_NAME = "rmdash-demo.xlsx"
 
 
 def load_demo(
-    db_path,
+    db_path: str | Path | duckdb.DuckDBPyConnection,
     seed: int = 7,
     end_month: str | date | pd.Period | None = None,
     samples_dir: Path | None = SAMPLES_DIR,
@@ -1113,13 +1114,23 @@ def _writable(directory: Path) -> bool:
     return target.is_dir() and os.access(target, os.W_OK)
 
 
-def ensure_demo(db_path, **kwargs) -> list[BatchSummary]:
-    """Load the demo when the store has no batches yet (first start); otherwise do nothing."""
-    from rmdash.db import open_db
+def ensure_demo(db_path: str | Path | duckdb.DuckDBPyConnection, **kwargs) -> list[BatchSummary]:
+    """Load the demo when the store has no batches yet (first start); otherwise do nothing.
 
-    con = open_db(db_path)
+    ``db_path`` is a store path or an open connection; ``kwargs`` go to load_demo.
+    """
+    from rmdash import store
+
+    if isinstance(db_path, duckdb.DuckDBPyConnection):
+        return [] if _batch_count(db_path) else load_demo(db_path, **kwargs)
+    con = store.open_store(db_path)
     try:
-        (count,) = con.execute("SELECT count(*) FROM batches").fetchone()
+        count = _batch_count(con)
     finally:
         con.close()
     return [] if count else load_demo(db_path, **kwargs)
+
+
+def _batch_count(con: duckdb.DuckDBPyConnection) -> int:
+    (count,) = con.execute("SELECT count(*) FROM batches").fetchone()
+    return int(count)

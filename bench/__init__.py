@@ -1,0 +1,1 @@
+"""Scale benchmarks and the synthetic data they run on (bench.generate)."""
