@@ -217,7 +217,7 @@ def is_presenting() -> bool:
     return current_filters().present
 
 
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+_MARKDOWN = re.compile(r"([\\`*_\[\]#|<>~$:])")
 
 
 def plain(text: object) -> str:

@@ -24,6 +24,8 @@ from rmdash import filters as flt
 from rmdash import rules as rules_mod
 from rmdash.filters import Filters
 from rmdash.kpi import Filters as KpiFilters
+from rmdash.kpi import compute_kpis
+from rmdash.model import FilePlan, ImportOptions, RmdashError
 from rmdash.schema import load_schema
 
 NO_DATA = "No data yet. Upload your monthly exports, or start from the templates or the demo data."
@@ -51,8 +53,6 @@ def rules_key(con: duckdb.DuckDBPyConnection) -> str:
 
 def all_kpis(con: duckdb.DuckDBPyConnection, grain: str, rules: rules_mod.Rules | None = None):
     """Every vendor's and RM's KPIs at ``grain`` under the active rules (what the app caches)."""
-    from rmdash.kpi import compute_kpis
-
     return compute_kpis(con, grain, rules=rules or active_rules(con))
 
 
@@ -626,12 +626,6 @@ class HowView:
     example_composite: str = ""
 
 
-def _num_text(x: float, fmt: str = "number") -> str:
-    if fmt == "percent":
-        return f"{x:.3f}".rstrip("0").rstrip(".") if x != int(x) else f"{x:.0f}"
-    return f"{x:g}"
-
-
 def how_view(con, f: Filters, kpis=None) -> HowView:
     """Every formula, target, floor, weight and band from the rules registry, with a worked example."""
     kpis = _kpis(con, f, kpis)
@@ -843,3 +837,314 @@ def table_downloads(
         "Download CSV": (functools.partial(_csv_bytes, frame), f"{stem}.csv", "text/csv"),
         "Download XLSX": (functools.partial(_xlsx_bytes, frame, sheet), f"{stem}.xlsx", XLSX_MIME),
     }
+
+
+# ---------------------------------------------------------------- upload
+
+
+@dataclass
+class SheetReport:
+    """One planned sheet, as the upload page shows it before anything is written."""
+
+    sheet: str | None
+    kind: str
+    kind_reason: str
+    header_row: int
+    mapping: pd.DataFrame  # Column, Required, Header in file (one row per column of the kind)
+    headers: list[str]  # every header the sheet has (mapped or not)
+    dates: str  # the date order per date column, saying which were assumed
+    ambiguous: bool
+    accepted: int
+    rejected: pd.DataFrame  # row_no, reason, raw
+    notes: list[str]  # superseded, skipped and warnings, in words
+
+
+@dataclass
+class UploadFile:
+    name: str
+    options: ImportOptions
+    plan: FilePlan | None = None
+    error: str | None = None  # why the file cannot be imported as it is
+    sheets: list[SheetReport] = field(default_factory=list)
+
+
+@dataclass
+class UploadView:
+    kinds: dict[str, str]
+    columns: dict[str, list[str]]  # kind -> its columns (for constants)
+    mapping_names: list[str]
+    files: list[UploadFile] = field(default_factory=list)
+    ready: bool = False  # every file planned and has something to import
+    history: pd.DataFrame = field(default_factory=pd.DataFrame)
+    batch: int | None = None
+    rejected: pd.DataFrame = field(default_factory=pd.DataFrame)
+    rejected_downloads: dict = field(default_factory=dict)
+    empty: str | None = None
+
+
+def upload_options(choices: dict) -> ImportOptions:
+    """ImportOptions from the upload page's per-file choices (blank choices mean 'detect')."""
+    scale = choices.get("survey_scale")
+    lo_hi = None
+    if scale:
+        lo, hi = str(scale).split("-")
+        lo_hi = (float(lo), float(hi))
+    return ImportOptions(
+        kind=choices.get("kind") or None,
+        constants={
+            k: str(v).strip() for k, v in (choices.get("constants") or {}).items() if str(v or "").strip()
+        },
+        column_map={k: v for k, v in (choices.get("column_map") or {}).items() if v},
+        date_order=choices.get("date_order") or "auto",
+        survey_scale=lo_hi,
+        mapping_name=choices.get("mapping_name") or None,
+    )
+
+
+def upload_view(
+    con,
+    f: Filters,
+    kpis=None,
+    files: Sequence[tuple[str, str]] = (),
+    choices: dict[str, dict] | None = None,
+    batch: int | None = None,
+    plan_cache: dict | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> UploadView:
+    """Plan each uploaded file (name, path) with its choices and report it; the import history."""
+    schema = load_schema()
+    saved = store.saved_mappings(con)
+    view = UploadView(
+        kinds={k.name: k.label for k in schema.kinds.values()},
+        columns={k.name: list(k.column_names) for k in schema.kinds.values()},
+        mapping_names=[m["name"] for m in saved],
+    )
+    for i, (name, path) in enumerate(files):
+        if progress is not None:
+            progress(i / len(files), f"Reading {name}…")
+        options = upload_options((choices or {}).get(name, {}))
+        view.files.append(_plan_upload(name, path, options, saved, plan_cache))
+    view.ready = bool(view.files) and all(u.plan is not None and u.plan.sheets for u in view.files)
+    view.history = _history(store.list_batches(con))
+    if view.history.empty:
+        view.empty = "Nothing imported yet."
+    else:
+        ids = list(view.history["Batch"])
+        view.batch = batch if batch in ids else ids[0]
+        view.rejected = store.rejected_rows(con, view.batch)
+        if not view.rejected.empty:
+            view.rejected_downloads = table_downloads(
+                view.rejected, f"rmdash-rejected-batch-{view.batch}", "Rejected"
+            )
+    return view
+
+
+def _plan_upload(name, path, options: ImportOptions, saved, cache: dict | None) -> UploadFile:
+    """Plan one file (nothing written); ``cache`` keeps the newest plan per file name across reruns."""
+    from rmdash.plan import plan_file
+
+    key = (path, repr(options), repr(saved))
+    upload = UploadFile(name=name, options=options)
+    cached = cache.get(name) if cache is not None else None
+    try:
+        if cached is not None and cached[0] == key:
+            plan = cached[1]
+        else:
+            plan = plan_file(path, options, saved_mappings=saved, display_name=name)
+            if cache is not None:
+                cache[name] = (key, plan)
+    except RmdashError as err:
+        upload.error = str(err).splitlines()[0]
+        return upload
+    upload.plan = plan
+    upload.sheets = [_sheet_report(s) for s in plan.sheets]
+    if not plan.sheets:
+        upload.error = "nothing to import: " + ("; ".join(plan.skipped_sheets) or "no recognisable header")
+    return upload
+
+
+def _sheet_report(s) -> SheetReport:
+    kind = load_schema().kind(s.kind)
+    mapping = pd.DataFrame(
+        {
+            "Column": list(kind.column_names),
+            "Required": ["yes" if c.required else "" for c in kind.columns],
+            "Header in file": [
+                s.mapping.get(c, s.constants.get(c) and f"= {s.constants[c]}") or ""
+                for c in kind.column_names
+            ],
+        }
+    )
+    dates = ", ".join(
+        f"{col}: {order}{' (assumed: choose below if wrong)' if col in s.ambiguous_dates else ''}"
+        for col, order in s.date_orders.items()
+    )
+    notes = list(s.warnings)
+    if s.superseded:
+        notes.append(f"{s.superseded} earlier rows replaced by a later row with the same key (event log)")
+    if s.skipped:
+        notes.append(f"{s.skipped} blank, totals or repeated-header rows skipped")
+    return SheetReport(
+        sheet=s.sheet,
+        kind=s.kind,
+        kind_reason=s.kind_reason,
+        header_row=s.header_row,
+        mapping=mapping,
+        headers=list(dict.fromkeys([*s.mapping.values(), *s.unmapped])),
+        dates=dates or "no date columns",
+        ambiguous=bool(s.ambiguous_dates),
+        accepted=len(s.rows),
+        rejected=s.rejected,
+        notes=notes,
+    )
+
+
+def _history(batches) -> pd.DataFrame:
+    rows = [
+        {
+            "Batch": b.batch_id,
+            "Active": "yes" if b.active else "undone",
+            "File": b.file,
+            "Sheet": b.sheet or "",
+            "Kind": b.kind,
+            "New": b.new,
+            "Changed": b.changed,
+            "Unchanged": b.unchanged,
+            "Superseded": b.superseded,
+            "Rejected": b.rejected,
+            "Imported at": b.imported_at,
+            "By": b.who,
+        }
+        for b in reversed(batches)
+    ]
+    return pd.DataFrame(rows)
+
+
+def import_uploads(
+    con, uploads: Sequence[UploadFile], save_mapping: str | None, who: str | None
+) -> pd.DataFrame:
+    """Write the previewed plans in one transaction; one summary row per sheet."""
+    from rmdash.importer import import_plans
+
+    plans = [u.plan for u in uploads if u.plan is not None]
+    if len(plans) != len(uploads) or not plans:
+        raise RmdashError("fix or remove the files marked with a problem before importing")
+    options = ImportOptions(save_mapping=(save_mapping or "").strip() or None, who=who or _who())
+    summaries = import_plans(con, plans, options)
+    return pd.DataFrame(
+        [
+            {
+                "File": s.file,
+                "Sheet": s.sheet or "",
+                "Kind": s.kind,
+                "Batch": s.batch_id,
+                "New": s.new,
+                "Changed": s.changed,
+                "Unchanged": s.unchanged,
+                "Rejected": s.rejected,
+                "Note": f"identical to batch {s.duplicate_of}: nothing changed"
+                if s.duplicate_of
+                else "; ".join(s.warnings),
+            }
+            for s in summaries
+        ]
+    )
+
+
+def set_batch_active(con, batch_id: int, active: bool, who: str | None = None) -> str:
+    """Undo (active False) or redo a batch; returns what happened, in words."""
+    b = store.set_active(con, int(batch_id), active, who or _who())
+    return f"Batch {b.batch_id} ({b.file}{' / ' + b.sheet if b.sheet else ''}) {'restored' if active else 'undone'}."
+
+
+# ---------------------------------------------------------------- settings / what-if
+
+
+@dataclass
+class WhatIfView:
+    frame: Frame
+    period: str | None = None
+    weights: dict[str, float] = field(default_factory=dict)  # the active rules' weights (slider defaults)
+    targets: dict[str, float] = field(default_factory=dict)  # the active rules' targets
+    target_ranges: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # min, max, step
+    table: pd.DataFrame = field(default_factory=pd.DataFrame)  # Vendor, Current, What-if, Change, RAG...
+    changed: bool = False
+    rule_sets: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def whatif_rules(current: rules_mod.Rules, weights: dict | None, targets: dict | None) -> rules_mod.Rules:
+    """The active rules with some weights and targets replaced (validated like a config file)."""
+    import tomllib
+
+    override = tomllib.loads(current.to_toml())
+    for name, w in (weights or {}).items():
+        if name in override["components"]:
+            override["components"][name]["weight"] = float(w)
+    for name, t in (targets or {}).items():
+        if name in override["metrics"]:
+            override["metrics"][name]["target"] = float(t)
+    return rules_mod.apply_override(override)
+
+
+def _target_range(m: rules_mod.Metric) -> tuple[float, float, float]:
+    """Slider bounds for a target: strictly on the better side of the floor, within the unit's range."""
+    step = 0.01 if m.format == "percent" else 1.0
+    top = 1.0 if m.format == "percent" else 100.0
+    bottom = 0.0 if m.format == "percent" else -100.0
+    if m.direction == "higher":
+        return (m.floor + step, max(top, m.target), step)
+    return (min(bottom, m.target), m.floor - step, step)
+
+
+def whatif_view(
+    con, f: Filters, kpis=None, weights: dict | None = None, targets: dict | None = None
+) -> WhatIfView:
+    """Old and new composite side by side for every vendor in the latest period, under changed rules."""
+    kpis = _kpis(con, f, kpis)
+    rules = active_rules(con)
+    view = WhatIfView(frame=_frame(kpis, rules))
+    view.weights = {c.name: c.weight for c in rules.components.values()}
+    view.targets = {m.name: m.target for m in rules.metrics.values()}
+    view.target_ranges = {m.name: _target_range(m) for m in rules.metrics.values()}
+    view.rule_sets = rules_mod.list_rule_sets(con)
+    current = flt.select(kpis.composite, f, f.grain)
+    latest = _latest_period(current)
+    if latest is None:
+        view.frame.empty = NO_DATA if kpis.composite.empty else NO_MATCH
+        return view
+    view.period = period = latest[0]
+    new_rules = whatif_rules(rules, weights, targets)
+    view.changed = new_rules.hash != rules.hash
+    new = compute_kpis(con, f.grain, rules=new_rules, period=period) if view.changed else kpis
+    old_rows = current[current["period"] == period].set_index("vendor")
+    new_rows = flt.select(new.composite, f, f.grain)
+    new_rows = new_rows[new_rows["period"] == period].set_index("vendor")
+    table = pd.DataFrame(
+        {
+            "Vendor": old_rows.index,
+            "Current": old_rows["composite"].to_numpy(),
+            "Current RAG": [theme.rag_label(r) for r in old_rows["rag"]],
+            "What-if": new_rows["composite"].reindex(old_rows.index).to_numpy(),
+            "What-if RAG": [theme.rag_label(r) for r in new_rows["rag"].reindex(old_rows.index)],
+        }
+    )
+    table["Change"] = table["What-if"] - table["Current"]
+    view.table = table.sort_values("Vendor", key=lambda s: s.str.casefold()).reset_index(drop=True)
+    return view
+
+
+def save_whatif(con, weights: dict, targets: dict, label: str, who: str | None) -> int:
+    """Save the what-if rules as the next rule-set version (the dashboard then scores with it)."""
+    if not label.strip():
+        raise RmdashError("give the new rule set a name before saving it")
+    new_rules = whatif_rules(active_rules(con), weights, targets)
+    return rules_mod.save_rule_set(con, new_rules, label.strip(), who or _who())
+
+
+def _who() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "unknown"
