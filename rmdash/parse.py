@@ -1,0 +1,396 @@
+"""Column-wise typing of text cells: dates, numbers, booleans, priorities, vocabularies.
+
+Purpose: turn one column of cleaned text (an Arrow string array, nulls for
+blanks) into typed values plus a mask of the cells that could not be read,
+without a Python loop over rows: regexes run in Arrow (RE2), arithmetic in
+numpy, and value lookups (booleans, priorities, vocabularies) fold each
+*distinct* value once and broadcast through a dictionary encoding.
+Boundary: knows the contract's types, not kinds, files or databases; the
+vocabularies and null tokens come from the registry via the caller.
+
+Dates: real Excel dates arrive from the reader as ISO text; Excel serial
+numbers, ISO text with or without a UTC offset (datetimes are stored as naive
+UTC; a *date* keeps the calendar day as written), day-first or month-first
+numeric text with 2- or 4-digit years, and month names are accepted. The
+day/month order is decided per column from its values (a first part above 12
+means day-first, a second part above 12 month-first); a column that stays
+ambiguous is read with the default order and reported as ambiguous.
+
+Numbers: thousands separators, currency symbols/codes, spaces, ``%`` and
+accounting negatives ``(1,200)`` are accepted. A column is read as
+decimal-comma only when some value shows it unambiguously (``1.234,56``,
+``12,5``, ``0,125``); otherwise a comma is a thousands separator and
+``1,200`` is 1200. Grouping must be well formed (``1,2`` in a decimal-point
+column is unreadable, not 12).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rmdash.schema import fold
+
+DEFAULT_DATE_ORDER = "dayfirst"  # spec: an ambiguous column states its assumption; see docs/decisions.md
+
+# ---------------------------------------------------------------- text
+
+
+def clean_text(arr: pa.Array, null_tokens: frozenset[str]) -> pa.Array:
+    """Trimmed text; empty cells and null tokens (``?``, ``N/A``, ``-``...) become null."""
+    arr = pc.utf8_trim_whitespace(arr.cast(pa.string()))
+    is_null_token = pc.is_in(pc.utf8_lower(arr), value_set=pa.array(sorted(null_tokens), pa.string()))
+    return pc.if_else(pc.fill_null(is_null_token, True), pa.scalar(None, pa.string()), arr)
+
+
+def fold_array(arr: pa.Array) -> pa.Array:
+    """Arrow counterpart of ``schema.fold`` (lower case, letters and digits only) for bulk comparisons."""
+    return pc.replace_substring_regex(pc.utf8_lower(arr), r"[^\p{L}\p{N}]+", "")
+
+
+def map_distinct(arr: pa.Array, mapper, out_type: pa.DataType) -> pa.Array:
+    """Apply a Python function to each distinct non-null value once, then broadcast by index."""
+    encoded = pc.dictionary_encode(arr)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    dictionary = encoded.dictionary.to_pylist()
+    mapped = pa.array([mapper(v) for v in dictionary], out_type)
+    return mapped.take(encoded.indices)
+
+
+def one_line_values(arr: pa.Array, limit: int = 60) -> pa.Array:
+    """Cell text made safe to quote in a one-line reason (whitespace runs -> one space, truncated)."""
+    flat = pc.replace_substring_regex(arr, r"\s+", " ")
+    short = pc.utf8_slice_codeunits(flat, 0, limit)
+    too_long = pc.greater(pc.utf8_length(flat), limit)
+    return pc.if_else(too_long, pc.binary_join_element_wise(short, "…", ""), short)
+
+
+def _str_field(struct: pa.StructArray, name: str) -> pa.Array:
+    """A regex group as text, null where the row did not match or the group was empty."""
+    values = struct.field(name)
+    empty = pc.or_(pc.invert(struct.is_valid()), pc.equal(values, ""))
+    return pc.if_else(empty, pa.scalar(None, pa.string()), values)
+
+
+def _int_field(struct: pa.StructArray, name: str, default: int = 0) -> np.ndarray:
+    values = pc.cast(_str_field(struct, name), pa.int64())
+    return pc.fill_null(values, default).to_numpy(zero_copy_only=False)
+
+
+def _matched(struct: pa.StructArray) -> np.ndarray:
+    return struct.is_valid().to_numpy(zero_copy_only=False)
+
+
+# ---------------------------------------------------------------- dates
+
+_TIME = (
+    r"(?:[T\s]+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:[.,](?P<F>\d{1,9}))?)?"
+    r"\s*(?P<AP>[AaPp]\.?[Mm]\.?)?)?"
+    r"\s*(?P<TZ>Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?"
+)
+_WEEKDAY = r"(?:[A-Za-z]{3,9},?\s+)?"
+_DATE_PATTERNS = {
+    "iso": r"^(?P<Y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})" + _TIME + "$",
+    "compact": r"^(?P<Y>\d{4})(?P<m>\d{2})(?P<d>\d{2})$",
+    "numeric": r"^(?P<a>\d{1,2})[-/.](?P<b>\d{1,2})[-/.](?P<Y>\d{4}|\d{2})" + _TIME + "$",
+    "name_dmy": r"^" + _WEEKDAY + r"(?P<d>\d{1,2})(?:st|nd|rd|th)?[-/.\s]+(?P<mon>[A-Za-z]{3,9})\.?[-/.,\s]+"
+    r"(?P<Y>\d{4}|\d{2})" + _TIME + "$",
+    "name_mdy": r"^" + _WEEKDAY + r"(?P<mon>[A-Za-z]{3,9})\.?[-/.\s]+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?[-/.\s]+"
+    r"(?P<Y>\d{4}|\d{2})" + _TIME + "$",
+    "serial": r"^(?P<days>\d{1,7})(?P<frac>\.\d+)?$",
+}
+_MONTHS = {
+    name: i + 1
+    for i, names in enumerate(
+        [
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ]
+    )
+    for name in names
+}
+_EXCEL_EPOCH = np.datetime64("1899-12-30T00:00:00", "us")
+_SERIAL_YEARS = (1950, 2100)  # a bare number outside this range is not taken for a date
+_US_PER_DAY = 86_400_000_000
+
+
+@dataclass
+class DateResult:
+    values: np.ndarray  # datetime64[us], NaT for blank or unreadable
+    bad: np.ndarray  # bool: non-blank but unreadable
+    order: str | None  # "dayfirst" | "monthfirst" | "iso" | "excel" | None (no values)
+    ambiguous: bool  # the day/month order was assumed, not decided by the values
+    conflicting: int = 0  # numeric values that contradict the chosen order
+
+
+def parse_dates(arr: pa.Array, date_order: str = "auto", date_only: bool = False) -> DateResult:
+    """Read a text column as dates or datetimes (see module docstring)."""
+    n = len(arr)
+    present = pc.is_valid(arr).to_numpy(zero_copy_only=False)
+    year = np.zeros(n, np.int64)
+    month = np.zeros(n, np.int64)
+    day = np.zeros(n, np.int64)
+    hour = np.zeros(n, np.int64)
+    minute = np.zeros(n, np.int64)
+    second = np.zeros(n, np.int64)
+    micro = np.zeros(n, np.int64)
+    pm = np.zeros(n, np.int8)  # 0 none, 1 am, 2 pm
+    tz_minutes = np.zeros(n, np.int64)
+    done = ~present
+    counts: dict[str, int] = {}
+    order, ambiguous, conflicting = None, False, 0
+    serial_values = np.full(n, np.nan)
+
+    for name, pattern in _DATE_PATTERNS.items():
+        if done.all():
+            break
+        struct = pc.extract_regex(arr, pattern)
+        hit = _matched(struct) & ~done
+        if not hit.any():
+            continue
+        counts[name] = int(hit.sum())
+        if name == "serial":
+            serial_values[hit] = _float_or_nan(arr)[hit]
+            done |= hit
+            continue
+        y = _year_field(struct)
+        if name == "numeric":
+            a, b = _int_field(struct, "a"), _int_field(struct, "b")
+            order, ambiguous, conflicting = _decide_order(a[hit], b[hit], date_order)
+            d, m = (a, b) if order == "dayfirst" else (b, a)
+        elif name in ("name_dmy", "name_mdy"):
+            d = _int_field(struct, "d")
+            mon = map_distinct(_str_field(struct, "mon"), lambda s: _MONTHS.get(s.casefold()), pa.int64())
+            m = pc.fill_null(mon, 0).to_numpy(zero_copy_only=False)
+        else:
+            d, m = _int_field(struct, "d"), _int_field(struct, "m")
+        year[hit], month[hit], day[hit] = y[hit], m[hit], d[hit]
+        if name != "compact":
+            _read_time(struct, hit, hour, minute, second, micro, pm, tz_minutes)
+        done |= hit
+
+    values, valid = _assemble(year, month, day, hour, minute, second, micro, pm, tz_minutes, date_only)
+    serial_hit = ~np.isnan(serial_values)
+    if serial_hit.any():
+        serial_ts, serial_ok = _from_serial(serial_values)
+        values = np.where(serial_hit, serial_ts, values)
+        valid = np.where(serial_hit, serial_ok, valid)
+    if date_only:
+        values = values.astype("datetime64[D]").astype("datetime64[us]")
+    bad = present & (~done | ~valid)
+    values[~present | bad] = np.datetime64("NaT")
+    if order is None and counts:
+        order = _reported_order(counts)
+    return DateResult(values=values, bad=bad, order=order, ambiguous=ambiguous, conflicting=conflicting)
+
+
+def _float_or_nan(arr: pa.Array) -> np.ndarray:
+    numeric = pc.match_substring_regex(arr, r"^\d+(\.\d+)?$")
+    text = pc.if_else(pc.fill_null(numeric, False), arr, pa.scalar(None, pa.string()))
+    return pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
+
+
+def _decide_order(a: np.ndarray, b: np.ndarray, date_order: str) -> tuple[str, bool, int]:
+    """Day/month order of a numeric date column: (order, ambiguous, values contradicting it)."""
+    # A value with both parts above 12 is no evidence: it is unreadable either way.
+    day_first_evidence = int(((a > 12) & (b <= 12)).sum())
+    month_first_evidence = int(((b > 12) & (a <= 12)).sum())
+    if date_order in ("dayfirst", "monthfirst"):
+        against = month_first_evidence if date_order == "dayfirst" else day_first_evidence
+        return date_order, False, against
+    if day_first_evidence and not month_first_evidence:
+        return "dayfirst", False, 0
+    if month_first_evidence and not day_first_evidence:
+        return "monthfirst", False, 0
+    if day_first_evidence or month_first_evidence:  # contradictory column: the majority wins
+        if day_first_evidence >= month_first_evidence:
+            return "dayfirst", False, month_first_evidence
+        return "monthfirst", False, day_first_evidence
+    return DEFAULT_DATE_ORDER, True, 0
+
+
+def _reported_order(counts: dict[str, int]) -> str:
+    if counts.get("name_dmy", 0) >= max(counts.get("name_mdy", 0), 1):
+        return "dayfirst"
+    if counts.get("name_mdy"):
+        return "monthfirst"
+    if counts.get("iso") or counts.get("compact"):
+        return "iso"
+    return "excel"
+
+
+def _year_field(struct: pa.StructArray) -> np.ndarray:
+    """The year group; two digits pivot like strptime's %y (00-68 -> 2000s, 69-99 -> 1900s)."""
+    year = _int_field(struct, "Y")
+    two_digits = pc.fill_null(pc.equal(pc.utf8_length(_str_field(struct, "Y")), 2), False)
+    pivoted = np.where(year < 69, 2000 + year, 1900 + year)
+    return np.where(two_digits.to_numpy(zero_copy_only=False), pivoted, year)
+
+
+def _read_time(struct, hit, hour, minute, second, micro, pm, tz_minutes) -> None:
+    hour[hit] = _int_field(struct, "H")[hit]
+    minute[hit] = _int_field(struct, "M")[hit]
+    second[hit] = _int_field(struct, "S")[hit]
+    frac = _str_field(struct, "F")
+    frac6 = pc.utf8_rpad(pc.utf8_slice_codeunits(frac, 0, 6), width=6, padding="0")
+    micro[hit] = pc.fill_null(pc.cast(frac6, pa.int64()), 0).to_numpy(zero_copy_only=False)[hit]
+    ampm = pc.utf8_lower(pc.fill_null(_str_field(struct, "AP"), ""))
+    is_pm = pc.starts_with(ampm, "p").to_numpy(zero_copy_only=False)
+    is_am = pc.starts_with(ampm, "a").to_numpy(zero_copy_only=False)
+    pm[hit & is_am] = 1
+    pm[hit & is_pm] = 2
+    tz = _str_field(struct, "TZ")
+    tz_parts = pc.extract_regex(pc.fill_null(tz, ""), r"^(?P<sign>[+-])(?P<h>\d{2}):?(?P<m>\d{2})?$")
+    offset = _int_field(tz_parts, "h") * 60 + _int_field(tz_parts, "m")
+    sign = np.where(
+        pc.fill_null(_str_field(tz_parts, "sign"), "+").to_numpy(zero_copy_only=False) == "-", -1, 1
+    )
+    tz_minutes[hit] = (sign * offset)[hit]
+
+
+def _assemble(year, month, day, hour, minute, second, micro, pm, tz_minutes, date_only):
+    """Calendar fields -> datetime64[us] and a validity mask (month/day/time in range)."""
+    valid = (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31) & (year >= 1900) & (year <= 2199)
+    valid &= (minute <= 59) & (second <= 59)
+    valid &= np.where(pm > 0, (hour >= 1) & (hour <= 12), hour <= 23)
+    hour = np.where(pm == 2, hour % 12 + 12, np.where(pm == 1, hour % 12, hour))
+    safe_year = np.where(valid, year, 1970)
+    safe_month = np.where(valid, month, 1)
+    safe_day = np.where(valid, day, 1)
+    months = ((safe_year - 1970) * 12 + (safe_month - 1)).astype("datetime64[M]")
+    days = months.astype("datetime64[D]") + (safe_day - 1).astype("timedelta64[D]")
+    valid &= days.astype("datetime64[M]") == months  # 31/04, 29/02 in a common year
+    offset = 0 if date_only else tz_minutes * 60 * 1_000_000
+    clock = ((hour * 60 + minute) * 60 + second) * 1_000_000 + micro - offset
+    return days.astype("datetime64[us]") + clock.astype("timedelta64[us]"), valid
+
+
+def _from_serial(serial: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    finite = ~np.isnan(serial)
+    safe = np.where(finite, serial, 0.0)
+    micros = np.round(safe * _US_PER_DAY).astype(np.int64)
+    values = _EXCEL_EPOCH + micros.astype("timedelta64[us]")
+    years = values.astype("datetime64[Y]").astype(np.int64) + 1970
+    ok = finite & (years >= _SERIAL_YEARS[0]) & (years <= _SERIAL_YEARS[1])
+    return values, ok
+
+
+# ---------------------------------------------------------------- numbers
+
+_CURRENCY = r"[$€£¥₹₩₽¢\s\x{00a0}\x{202f}']"
+_CODE = r"^[A-Za-z]{3}\s*|\s*[A-Za-z]{3}$"
+_DOT_DECIMAL = r"^[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][+-]?\d+)?$"
+_COMMA_DECIMAL = r"^[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)?(?:,\d+)?$"
+_COMMA_EVIDENCE = r"^[+-]?(?:\d{1,3}(?:\.\d{3})+,\d+|\d+,\d{1,2}|\d+,\d{4,}|0,\d+)$"
+_DOT_EVIDENCE = r"^[+-]?(?:\d{1,3}(?:,\d{3})+\.\d+|\d{1,3}(?:,\d{3}){2,}|\d+\.\d{1,2}|\d+\.\d{4,})$"
+
+
+@dataclass
+class NumberResult:
+    values: np.ndarray  # float64, NaN for blank or unreadable
+    bad: np.ndarray
+    decimal_comma: bool
+
+
+def parse_numbers(arr: pa.Array) -> NumberResult:
+    """Read a text column as numbers (see module docstring for separators)."""
+    present = pc.is_valid(arr).to_numpy(zero_copy_only=False)
+    text = pc.replace_substring_regex(arr, _CURRENCY, "")
+    text = pc.replace_substring_regex(text, _CODE, "")
+    text = pc.replace_substring_regex(text, r"%$", "")
+    negative = pc.fill_null(pc.match_substring_regex(text, r"^\(.*\)$"), False)
+    text = pc.replace_substring_regex(text, r"^\((.*)\)$", r"\1")
+    comma_seen = pc.any(pc.match_substring_regex(text, _COMMA_EVIDENCE)).as_py() or False
+    dot_seen = pc.any(pc.match_substring_regex(text, _DOT_EVIDENCE)).as_py() or False
+    decimal_comma = comma_seen and not dot_seen
+    if decimal_comma:
+        ok = pc.match_substring_regex(text, _COMMA_DECIMAL)
+        plain = pc.replace_substring(pc.replace_substring(text, ".", ""), ",", ".")
+    else:
+        ok = pc.match_substring_regex(text, _DOT_DECIMAL)
+        plain = pc.replace_substring(text, ",", "")
+    ok = pc.and_(pc.fill_null(ok, False), pc.match_substring_regex(plain, r"\d"))
+    readable = pc.if_else(ok, plain, pa.scalar(None, pa.string()))
+    values = pc.cast(readable, pa.float64()).to_numpy(zero_copy_only=False)
+    values = np.where(negative.to_numpy(zero_copy_only=False), -values, values)
+    bad = present & np.isnan(values)
+    return NumberResult(values=values, bad=bad, decimal_comma=decimal_comma)
+
+
+# ---------------------------------------------------------------- booleans, priorities, vocabularies
+
+
+@dataclass
+class BoolResult:
+    values: np.ndarray  # bool; blank = False
+    bad: np.ndarray
+
+
+def parse_bools(arr: pa.Array, vocabulary: dict[str, str]) -> BoolResult:
+    """yes/no, y/n, true/false, 1/0, x/blank (blank = false), via the ``bool`` vocabulary."""
+
+    def read(value: str) -> int:
+        canonical = vocabulary.get(fold(value))
+        return {"true": 1, "false": 0}.get(canonical, -1) if canonical else -1
+
+    codes = pc.fill_null(map_distinct(arr, read, pa.int8()), 0).to_numpy(zero_copy_only=False)
+    return BoolResult(values=codes == 1, bad=codes == -1)
+
+
+_PRIORITY_NUMBER = re.compile(
+    r"^\s*(?:p|sev(?:erity)?|prio(?:rity)?)?\s*(\d+)\s*[-–:.)]?\s*(.*)$", re.IGNORECASE
+)
+
+
+def priority_of(value: str, vocabulary: dict[str, str]) -> int | None:
+    """One priority label -> 1..4, or None when unrecognised.
+
+    The whole label is looked up first (``P1``, ``Critical``, ``Highest``);
+    then a leading number 1..4 (``1 - Critical``); then the words after a
+    number outside 1..4 (``5 - Planning`` -> Planning -> 4).
+    """
+    canonical = vocabulary.get(fold(value))
+    if canonical:
+        return int(canonical)
+    match = _PRIORITY_NUMBER.match(value)
+    if match:
+        number = int(match.group(1))
+        if 1 <= number <= 4:
+            return number
+        rest = vocabulary.get(fold(match.group(2)))
+        if rest:
+            return int(rest)
+    return None
+
+
+@dataclass
+class PriorityResult:
+    values: np.ndarray  # int8 1..4; blank or unrecognised -> default
+    defaulted: int  # how many were blank or unrecognised
+
+
+def parse_priorities(arr: pa.Array, vocabulary: dict[str, str], default: int = 3) -> PriorityResult:
+    mapped = map_distinct(arr, lambda v: priority_of(v, vocabulary), pa.int8())
+    defaulted = mapped.null_count
+    values = pc.fill_null(mapped, default).to_numpy(zero_copy_only=False).astype(np.int8)
+    return PriorityResult(values=values, defaulted=defaulted)
+
+
+def map_vocabulary(arr: pa.Array, vocabulary: dict[str, str]) -> pa.Array:
+    """Known spellings -> canonical value (``Outage`` -> ``Incident``); other text kept as given."""
+    return map_distinct(arr, lambda v: vocabulary.get(fold(v), v), pa.string())

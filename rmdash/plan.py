@@ -1,0 +1,686 @@
+"""plan_file(): an untrusted file on disk -> a validated FilePlan; nothing is written.
+
+Purpose: the importer's front half. For every sheet: find the header and
+kind (rmdash.detect), apply presets, saved mappings, ``--map`` and constants,
+skip blank / totals / repeated-header rows, type every column (rmdash.parse),
+reject rows with a missing required value or an unreadable cell (with the
+sheet row number, a one-line reason and the raw cell texts), and let a later
+row with the same key replace an earlier one. Boundary: reads the file via
+rmdash.readers and the registry; writes nothing, touches no database. A file
+that cannot be used at all raises ``ImportRefused`` with one line saying what
+to do.
+
+Precedence (see docs/decisions.md, "Import"): for a column, a user constant
+(``--vendor``, ``--rm``, upload-page constants) > saved-mapping constant >
+``--map`` > saved mapping > preset > canonical name > synonym > survey
+question keywords > preset constant. A constant overrides a column the file
+has: the user said so explicitly; the file's column stays in the raw archive.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rmdash import detect, parse
+from rmdash.model import FilePlan, ImportOptions, ImportRefused, SheetPlan
+from rmdash.readers import HEAD_ROWS, RawSheet, one_line, open_sheets, sha256_file
+from rmdash.schema import Column, Kind, Schema, fold, load_schema
+
+# The CLI's flags that set a constant for a column (spec section 6); every
+# other column is fixed with --map COLUMN=HEADER.
+CLI_CONSTANT_FLAGS = {"vendor": "--vendor NAME", "rm": "--rm NAME"}
+DATE_ORDER_FLAGS = {"dayfirst": "--dayfirst", "monthfirst": "--monthfirst"}
+_TYPE_WORDS = {
+    "date": "a date",
+    "datetime": "a date",
+    "number": "a number",
+    "score": "a number",
+    "bool": "yes/no",
+}
+_IMPORT_ID = '{"ImportId"'
+
+
+def plan_file(
+    path: str | Path,
+    options: ImportOptions,
+    saved_mappings: list[dict] | None = None,
+    display_name: str | None = None,
+) -> FilePlan:
+    """Read, map, type and validate every sheet of one file; raise ImportRefused if none can be used.
+
+    ``display_name`` is only a label (messages, FilePlan.file_name); the file
+    is always opened from ``path``.
+    """
+    schema = load_schema()
+    path = Path(path)
+    label = one_line(display_name or path.name, 200)
+    _check_options(options, schema)
+    saved = [detect.saved_mapping(m) for m in saved_mappings or []]
+    named = _named_mapping(options, saved)
+    sheets = open_sheets(path, label)
+    plans: list[SheetPlan] = []
+    skipped: list[str] = []
+    for raw in sheets:
+        outcome = _SheetPlanner(raw, schema, options, saved, named, label).plan()
+        if isinstance(outcome, str):
+            skipped.append(f"{one_line(raw.name or label)}: {outcome}")
+        else:
+            plans.append(outcome)
+    if not plans:
+        raise ImportRefused(_nothing_recognised(label, options, schema, skipped, len(sheets)))
+    return FilePlan(
+        path=str(path),
+        file_name=label,
+        sha256=sha256_file(path),
+        size=path.stat().st_size,
+        sheets=plans,
+        skipped_sheets=skipped,
+    )
+
+
+def survey_scale(options: ImportOptions) -> tuple[float, float]:
+    """The question scale of this upload: --survey-scale, else the registry default."""
+    if options.survey_scale:
+        return float(options.survey_scale[0]), float(options.survey_scale[1])
+    low, high = detect.registry_toml("schema.toml")["kinds"]["surveys"]["scale"]
+    return float(low), float(high)
+
+
+def _nps_range() -> tuple[float, float]:
+    low, high = detect.registry_toml("schema.toml")["kinds"]["surveys"]["nps_range"]
+    return float(low), float(high)
+
+
+def _check_options(options: ImportOptions, schema: Schema) -> None:
+    if options.kind is not None and options.kind not in schema.kinds:
+        raise ImportRefused(f"unknown kind '{one_line(options.kind)}': use one of {', '.join(schema.kinds)}")
+    known = {c.name for k in schema.kinds.values() for c in k.columns}
+    for source, names in (("constant", options.constants), ("--map", options.column_map)):
+        for name in names:
+            if name not in known:
+                raise ImportRefused(
+                    f"{source}: unknown column '{one_line(name)}': use a column name of the data contract, "
+                    "e.g. vendor, ticket_id, opened_at"
+                )
+    if options.date_order not in ("auto", "dayfirst", "monthfirst"):
+        raise ImportRefused(
+            f"unknown date order '{one_line(options.date_order)}': use dayfirst or monthfirst"
+        )
+    if options.survey_scale is not None:
+        low, high = options.survey_scale
+        if not low < high:
+            raise ImportRefused(
+                f"--survey-scale {low:g}-{high:g}: the minimum must be below the maximum, e.g. 1-5"
+            )
+
+
+def _named_mapping(options: ImportOptions, saved: list[dict]) -> dict | None:
+    if not options.mapping_name:
+        return None
+    for mapping in saved:
+        if mapping.get("name") == options.mapping_name:
+            return mapping
+    names = ", ".join(sorted(str(m.get("name")) for m in saved)) or "none saved yet"
+    raise ImportRefused(f"no saved mapping named '{one_line(options.mapping_name)}' (saved: {names})")
+
+
+def _nothing_recognised(
+    label: str, options: ImportOptions, schema: Schema, skipped: list[str], n: int
+) -> str:
+    if options.kind:
+        kind = schema.kind(options.kind)
+        wanted = ", ".join(kind.required)
+        return (
+            f"'{label}': no header with {kind.name} columns ({wanted}) in the first {HEAD_ROWS} rows"
+            f"{' of any sheet' if n > 1 else ''}: check the file or map the columns with --map COLUMN=HEADER"
+        )
+    if n == 1 and skipped and skipped[0].endswith("empty sheet"):
+        return f"'{label}' has no data: export it again and upload the new file"
+    return (
+        f"'{label}': no recognisable header{' in any sheet' if n > 1 else ''} in the first {HEAD_ROWS} rows "
+        "(expected columns such as ticket_id, vendor, opened_at): check the file, or pass --kind and --map"
+    )
+
+
+# ---------------------------------------------------------------- one sheet
+
+
+@dataclass
+class _Problems:
+    """Reasons collected per row (Arrow text, null = no problem), combined only for rejected rows."""
+
+    n: int
+    masks: list[np.ndarray] = field(default_factory=list)
+    reasons: list[pa.Array] = field(default_factory=list)
+
+    def add(self, mask: np.ndarray, reason: pa.Array | str) -> None:
+        if not mask.any():
+            return
+        if isinstance(reason, str):
+            reason = pc.fill_null(pa.nulls(self.n, pa.string()), reason)
+        self.masks.append(mask)
+        self.reasons.append(reason)
+
+    def rejected(self) -> np.ndarray:
+        out = np.zeros(self.n, bool)
+        for mask in self.masks:
+            out |= mask
+        return out
+
+    def reasons_for(self, rejected: np.ndarray) -> pa.Array:
+        selector = pa.array(rejected)
+        parts = [
+            pc.if_else(pa.array(m).filter(selector), r.filter(selector), "")
+            for m, r in zip(self.masks, self.reasons, strict=True)
+        ]
+        # (binary_join_element_wise's null_handling="skip" drops rows in pyarrow 26: join, then tidy)
+        joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "\x1f")
+        joined = pc.replace_substring_regex(joined, "\x1f+", "; ")
+        return pc.replace_substring_regex(joined, "^; |; $", "")
+
+
+class _SheetPlanner:
+    def __init__(self, raw: RawSheet, schema, options, saved, named, file_label):
+        self.raw = raw
+        self.schema: Schema = schema
+        self.options: ImportOptions = options
+        self.saved = saved
+        self.named = named
+        self.file_label = file_label
+        self.where = f"file '{file_label}'" if raw.name is None else f"sheet '{one_line(raw.name)}'"
+        self.warnings: list[str] = []
+
+    # ------------------------------------------------------------ header, kind, mapping
+
+    def plan(self) -> SheetPlan | str:
+        rows = self.raw.head(HEAD_ROWS)
+        if not any(any(row) for row in rows):
+            return "empty sheet"
+        choice = self._choose(rows)
+        if choice is None:
+            return "no recognisable header"
+        self.kind: Kind = self.schema.kind(choice.kind)
+        self.choice = choice
+        self.preset = choice.preset
+        self.mapping_used = choice.saved or self.named
+        header = rows[choice.row]
+        below = rows[choice.row + 1] if choice.row + 1 < len(rows) else []
+        self.cmap = detect.map_columns(
+            header,
+            self.kind,
+            explicit=self._explicit_sources(),
+            preset=self.preset,
+            question_texts=below,
+            sheet_label=self.where,
+        )
+        self.constants = self._constants()
+        self.header = header
+        self._check_required_columns()
+        table, first_row_no = self.raw.rows_from(choice.row + 1)
+        return self._build(table, first_row_no)
+
+    def _choose(self, rows) -> detect.HeaderChoice | None:
+        options, named = self.options, self.named
+        forced = options.kind or (named["kind"] if named else None)
+        forced_reason = "--kind" if options.kind else f"saved mapping '{named['name']}'" if named else ""
+        extra = set(options.column_map.values())
+        if named:
+            extra |= {str(h) for h in named["mapping"].values()}
+        is_csv = self.raw.name is None
+        name_kind = None if is_csv else detect.kind_from_name(self.raw.name, self.schema)
+        hint = detect.kind_from_name(Path(self.file_label).stem, self.schema) if is_csv else None
+        return detect.choose_header(
+            rows,
+            self.schema,
+            forced_kind=forced,
+            forced_reason=forced_reason,
+            name_kind=name_kind,
+            name_reason=f"sheet name '{one_line(self.raw.name)}'",
+            hint_kind=hint,
+            extra_headers=extra,
+            saved_mappings=[] if named else self.saved,
+        )
+
+    def _explicit_sources(self) -> list[tuple[str, dict, bool]]:
+        sources = [("--map", dict(self.options.column_map), True)]
+        if self.mapping_used:
+            strict = self.mapping_used is self.named
+            sources.append(
+                (f"saved mapping '{self.mapping_used['name']}'", self.mapping_used["mapping"], strict)
+            )
+        return sources
+
+    def _constants(self) -> dict[str, str]:
+        """Effective constants of this sheet, restricted to the kind's columns (see module docstring)."""
+        names = set(self.kind.column_names)
+        out: dict[str, str] = {}
+        if self.preset:
+            out.update({k: v for k, v in self.preset.constants.items() if k not in self.cmap.positions})
+        if self.mapping_used:
+            out.update({k: str(v) for k, v in self.mapping_used["constants"].items() if v not in (None, "")})
+        out.update({k: str(v) for k, v in self.options.constants.items() if v not in (None, "")})
+        out = {k: v.strip() for k, v in out.items() if k in names and v.strip()}
+        for name in out:  # a constant overrides the file's column, which stays in the raw archive only
+            index = self.cmap.positions.pop(name, None)
+            if index is not None:
+                self.cmap.unmapped.append(self.cmap.mapping.pop(name))
+        return out
+
+    def _derived_columns(self) -> set[str]:
+        return set(self.preset.derived) if self.preset else set()
+
+    def _check_required_columns(self) -> None:
+        have = set(self.cmap.positions) | set(self.constants) | self._derived_columns()
+        for name in self.kind.required:
+            if name not in have:
+                raise ImportRefused(
+                    f"{self.kind.name} {self.where} has no {name} column: pass {_fix_flag(name)}"
+                )
+        if self.kind.at_least_one and not have.intersection(self.kind.at_least_one):
+            raise ImportRefused(
+                f"{self.kind.name} {self.where} has no question score column "
+                f"({', '.join(self.kind.at_least_one)}): pass --map {self.kind.at_least_one[0]}=HEADER"
+            )
+
+    # ------------------------------------------------------------ rows
+
+    def _build(self, table: pa.Table, first_row_no: int) -> SheetPlan:
+        n = table.num_rows
+        row_no = np.arange(first_row_no, first_row_no + n, dtype=np.int64)
+        cleaned = {
+            i: self._clean(table, i) for i in set(self.cmap.positions.values()) | self._source_positions()
+        }
+        keep = ~self._skippable(table, cleaned, n)
+        skipped = int(n - keep.sum())
+        selector = pa.array(keep)
+        table = table.filter(selector)
+        cleaned = {i: arr.filter(selector) for i, arr in cleaned.items()}
+        row_no = row_no[keep]
+        n = table.num_rows
+        if n == 0:
+            self.warnings.append("no data rows below the header")
+
+        self.problems = _Problems(n)
+        texts = self._canonical_texts(cleaned, n)
+        typed = {}
+        self.date_orders: dict[str, str] = {}
+        self.ambiguous: list[str] = []
+        for column in self.kind.columns:
+            typed[column.name] = self._type_column(column, texts[column.name], n)
+        self._apply_held_rule(typed, texts, cleaned, n)
+        self._check_required_values(typed, texts, n)
+        if self.kind.at_least_one:
+            self._check_surveys(typed, texts, n)
+
+        rejected_mask = self.problems.rejected() if self.problems.masks else np.zeros(n, bool)
+        rejected = self._rejected_frame(table, row_no, rejected_mask)
+        rows = self._accepted_frame(typed, row_no, ~rejected_mask)
+        rows, superseded = self._keep_last_per_key(rows)
+        return SheetPlan(
+            file_name=self.file_label,
+            sheet=self.raw.name,
+            kind=self.kind.name,
+            kind_reason=self.choice.kind_reason,
+            header_row=self.choice.row + 1,
+            mapping=dict(self.cmap.mapping),
+            unmapped=list(self.cmap.unmapped),
+            constants=dict(self.constants),
+            date_orders=self.date_orders,
+            ambiguous_dates=self.ambiguous,
+            rows=rows,
+            rejected=rejected,
+            superseded=superseded,
+            skipped=skipped,
+            warnings=self.warnings,
+            preset=self.preset.name if self.preset else None,
+            layout_signature=detect.layout_signature(self.header),
+        )
+
+    def _clean(self, table: pa.Table, index: int) -> pa.Array:
+        return parse.clean_text(table.column(index).combine_chunks(), self.schema.null_tokens)
+
+    def _header_index(self, header: str) -> int | None:
+        target = fold(header)
+        for i, cell in enumerate(self.header):
+            if cell and fold(cell) == target:
+                return i
+        return None
+
+    def _source_positions(self) -> set[int]:
+        """Columns read by preset rules (derived keys, cancel markers) besides the mapped ones."""
+        out = set()
+        if self.preset:
+            for spec in self.preset.derived.values():
+                out |= {i for h in spec.get("concat", ()) if (i := self._header_index(h)) is not None}
+            if self.preset.held_rule:
+                index = self._header_index(self.preset.held_rule["cancel_header"])
+                if index is not None:
+                    out.add(index)
+        return out
+
+    def _skippable(self, table: pa.Table, cleaned: dict[int, pa.Array], n: int) -> np.ndarray:
+        """Blank rows, totals rows, repeated header / label rows and Qualtrics ImportId rows."""
+        if n == 0:
+            return np.zeros(0, bool)
+        mapped = list(cleaned.values())
+        blank = np.ones(n, bool)
+        for arr in mapped:
+            blank &= pc.is_null(arr).to_numpy(zero_copy_only=False)
+        skip = blank | self._totals_rows(table, cleaned, n) | self._header_like_rows(table, cleaned, n)
+        for arr in mapped:
+            skip |= pc.fill_null(pc.starts_with(arr, _IMPORT_ID), False).to_numpy(zero_copy_only=False)
+        if self.preset and self.preset.questions == "row_below_header":
+            skip[0] = True  # the question-text row under the header
+        return skip
+
+    def _totals_rows(self, table: pa.Table, cleaned: dict[int, pa.Array], n: int) -> np.ndarray:
+        """Rows whose first non-blank cell is a totals label ("Total", "Grand total: ...").
+
+        Only rows whose key cell is blank or itself a totals label are examined
+        (a real row has an id), so wide sheets stay cheap.
+        """
+        prefixes = sorted(self.schema.totals_prefixes, key=len, reverse=True)
+        pattern = r"(?i)^(?:" + "|".join(re.escape(p) for p in prefixes) + r")(?:$|[\s:(])"
+        keys = [
+            self.cmap.positions[k]
+            for k in self.kind.key
+            if k in self.cmap.positions and k not in self.constants
+        ]
+        candidates = np.ones(n, bool)
+        if keys:
+            candidates = np.zeros(n, bool)
+            for i in keys:
+                arr = cleaned[i]
+                candidates |= pc.is_null(arr).to_numpy(zero_copy_only=False)
+                candidates |= pc.fill_null(pc.match_substring_regex(arr, pattern), False).to_numpy(
+                    zero_copy_only=False
+                )
+        out = np.zeros(n, bool)
+        if not candidates.any():
+            return out
+        subset = table.filter(pa.array(candidates))
+        first = pa.nulls(subset.num_rows, pa.string())
+        for column in reversed(subset.columns):
+            text = pc.utf8_trim_whitespace(column.combine_chunks())
+            text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+            first = pc.coalesce(text, first)
+        out[candidates] = pc.fill_null(pc.match_substring_regex(first, pattern), False).to_numpy(
+            zero_copy_only=False
+        )
+        return out
+
+    def _header_like_rows(self, table: pa.Table, cleaned: dict[int, pa.Array], n: int) -> np.ndarray:
+        """A repeated header (page breaks in reports) or a label row such as Qualtrics' second row.
+
+        Candidates: a mapped cell equal (folded) to its own header. Confirmed
+        when the key cell repeats its header, or at least two cells and half
+        the row's non-blank cells do.
+        """
+        candidates = np.zeros(n, bool)
+        for i, arr in cleaned.items():
+            if i >= len(self.header) or self.header[i] is None:
+                continue
+            same = pc.equal(parse.fold_array(arr), fold(self.header[i]))
+            candidates |= pc.fill_null(same, False).to_numpy(zero_copy_only=False)
+        out = np.zeros(n, bool)
+        if not candidates.any():
+            return out
+        key_positions = {self.cmap.positions[k] for k in self.kind.key if k in self.cmap.positions}
+        folded_header = [fold(h) if h else "" for h in self.header]
+        for r in np.flatnonzero(candidates):  # a handful of rows at most
+            cells = [c.as_py() for c in table.slice(int(r), 1).columns]
+            folded = [fold(c) if c else "" for c in cells]
+            equal = [
+                i for i, f in enumerate(folded) if f and i < len(folded_header) and f == folded_header[i]
+            ]
+            nonblank = sum(1 for f in folded if f)
+            key_repeat = any(i in key_positions for i in equal)
+            out[r] = key_repeat or (len(equal) >= 2 and 2 * len(equal) >= nonblank)
+        return out
+
+    def _canonical_texts(self, cleaned: dict[int, pa.Array], n: int) -> dict[str, pa.Array]:
+        """Cleaned text of every canonical column: file column, constant, derived value, or all null."""
+        cleaned = dict(cleaned)
+        self._cancelled = np.zeros(n, bool)
+        if self.preset and self.preset.held_rule:
+            self._strip_cancel_prefix(cleaned, n)
+        texts: dict[str, pa.Array] = {}
+        for column in self.kind.columns:
+            name = column.name
+            if name in self.constants:
+                texts[name] = pc.fill_null(pa.nulls(n, pa.string()), self.constants[name])
+            elif name in self.cmap.positions:
+                texts[name] = self._value_map(name, cleaned[self.cmap.positions[name]])
+            elif self.preset and name in self.preset.derived:
+                texts[name] = self._derive(self.preset.derived[name], cleaned, n)
+            else:
+                texts[name] = pa.nulls(n, pa.string())
+        return texts
+
+    def _value_map(self, name: str, arr: pa.Array) -> pa.Array:
+        mapping = self.preset.values.get(name) if self.preset else None
+        if not mapping:
+            return arr
+        folded = {fold(k): v for k, v in mapping.items() if k != "*"}
+        other = mapping.get("*")
+        return parse.map_distinct(
+            arr, lambda v: folded.get(fold(v), other if other is not None else v), pa.string()
+        )
+
+    def _derive(self, spec: dict, cleaned: dict[int, pa.Array], n: int) -> pa.Array:
+        parts = [cleaned[i] for h in spec.get("concat", ()) if (i := self._header_index(h)) is not None]
+        if not parts:
+            return pa.nulls(n, pa.string())
+        any_value = np.zeros(n, bool)
+        for part in parts:
+            any_value |= pc.is_valid(part).to_numpy(zero_copy_only=False)
+        joined = pc.binary_join_element_wise(*[pc.fill_null(p, "") for p in parts], " | ")
+        return pc.if_else(pa.array(any_value), joined, pa.scalar(None, pa.string()))
+
+    def _strip_cancel_prefix(self, cleaned: dict[int, pa.Array], n: int) -> None:
+        rule = self.preset.held_rule
+        index = self._header_index(rule["cancel_header"])
+        if index is None:
+            return
+        prefixes = "|".join(re.escape(p) for p in rule.get("cancel_prefixes", ()))
+        pattern = r"(?i)^\s*(?:" + prefixes + r")\s*"
+        arr = cleaned[index]
+        self._cancelled = pc.fill_null(pc.match_substring_regex(arr, pattern), False).to_numpy(
+            zero_copy_only=False
+        )
+        cleaned[index] = pc.replace_substring_regex(arr, pattern, "")
+
+    # ------------------------------------------------------------ typing and validation
+
+    def _type_column(self, column: Column, text: pa.Array, n: int):
+        present = column.name in self.cmap.positions or column.name in self.constants
+        present = present or bool(self.preset and column.name in self.preset.derived)
+        kind = column.type
+        if kind in ("date", "datetime"):
+            result = parse.parse_dates(text, self.options.date_order, date_only=kind == "date")
+            self._note_date_order(column.name, result)
+            self._reject_unreadable(column, text, result.bad)
+            return result.values
+        if kind in ("number", "score"):
+            result = parse.parse_numbers(text)
+            self._reject_unreadable(column, text, result.bad)
+            return result.values
+        if kind == "bool":
+            if not present:
+                return pd.array([pd.NA] * n, dtype="boolean")
+            result = parse.parse_bools(text, self.schema.vocabulary_lookup("bool"))
+            self._reject_unreadable(column, text, result.bad)
+            return pd.array(result.values, dtype="boolean")
+        if kind == "priority":
+            result = parse.parse_priorities(text, self.schema.vocabulary_lookup("priority"))
+            if n and not present:
+                self.warnings.append(f"{column.name}: no {column.name} column; every row read as P3")
+            elif result.defaulted:
+                self.warnings.append(
+                    f"{column.name}: {result.defaulted} row(s) blank or unrecognised, read as P3"
+                )
+            return result.values
+        if column.vocabulary:
+            return parse.map_vocabulary(text, self.schema.vocabulary_lookup(column.vocabulary))
+        return text
+
+    def _note_date_order(self, name: str, result: parse.DateResult) -> None:
+        if result.order is None:
+            return
+        self.date_orders[name] = result.order
+        source = self._source_label(name)
+        if result.ambiguous:
+            self.ambiguous.append(name)
+            other = "monthfirst" if result.order == "dayfirst" else "dayfirst"
+            self.warnings.append(
+                f"{source}: every date fits both day-first and month-first; read as "
+                f"{result.order.replace('first', '-first')} (pass {DATE_ORDER_FLAGS[other]} if they are "
+                f"{other.replace('first', '-first')})"
+            )
+        elif result.conflicting:
+            self.warnings.append(
+                f"{source}: {result.conflicting} date(s) do not fit the "
+                f"{result.order.replace('first', '-first')} order of the rest of the column and were rejected"
+            )
+
+    def _source_label(self, name: str) -> str:
+        header = self.cmap.mapping.get(name)
+        return f"{name} ('{one_line(header, 40)}')" if header and fold(header) != fold(name) else name
+
+    def _reject_unreadable(self, column: Column, text: pa.Array, bad: np.ndarray) -> None:
+        if not bad.any():
+            return
+        if column.name in self.constants:
+            raise ImportRefused(
+                f"constant {column.name}='{one_line(self.constants[column.name], 40)}' "
+                f"cannot be read as {_TYPE_WORDS[column.type]}: correct the value"
+            )
+        reason = pc.binary_join_element_wise(
+            f"{column.name}: cannot read '",
+            parse.one_line_values(text),
+            f"' as {_TYPE_WORDS[column.type]}",
+            "",
+        )
+        self.problems.add(bad, reason)
+
+    def _apply_held_rule(self, typed: dict, texts: dict, cleaned: dict, n: int) -> None:
+        """Calendar exports: Cancelled by subject prefix, else Held when the date has passed."""
+        if not (self.preset and self.preset.held_rule) or n == 0:
+            return
+        scheduled = typed[self.kind.period_column]
+        today = np.datetime64(date.today(), "us")
+        held = ~self._cancelled & ~np.isnat(scheduled) & (scheduled <= today)
+        if "status" not in self.cmap.positions and "status" not in self.constants:
+            status = np.where(self._cancelled, "Cancelled", np.where(held, "Held", "Planned"))
+            typed["status"] = pa.array(status, pa.string())
+        if "held_date" not in self.cmap.positions and "held_date" not in self.constants:
+            typed["held_date"] = np.where(held, scheduled, np.datetime64("NaT"))
+
+    def _check_required_values(self, typed: dict, texts: dict, n: int) -> None:
+        for name in self.kind.required:
+            blank = pc.is_null(texts[name]).to_numpy(zero_copy_only=False)
+            if n and blank.all() and name in self.cmap.positions:
+                header = self.cmap.mapping[name]
+                raise ImportRefused(
+                    f"{self.kind.name} {self.where}: column '{one_line(header, 40)}' ({name}) is empty: "
+                    f"pass {_fix_flag(name)}"
+                )
+            self.problems.add(blank, f"{name}: blank (required)")
+
+    def _check_surveys(self, typed: dict, texts: dict, n: int) -> None:
+        low, high = survey_scale(self.options)
+        scores = [c for c in self.kind.at_least_one if c in typed]
+        any_score = np.zeros(n, bool)
+        for name in scores:
+            values = typed[name]
+            any_score |= ~np.isnan(values)
+            outside = ~np.isnan(values) & ((values < low) | (values > high))
+            reason = pc.binary_join_element_wise(
+                f"{name}: ",
+                parse.one_line_values(texts[name]),
+                f" is outside the survey scale {low:g}-{high:g} (pass --survey-scale MIN-MAX)",
+                "",
+            )
+            self.problems.add(outside, reason)
+        nps_low, nps_high = _nps_range()
+        if "nps" in typed:
+            values = typed["nps"]
+            outside = ~np.isnan(values) & ((values < nps_low) | (values > nps_high))
+            reason = pc.binary_join_element_wise(
+                "nps: ", parse.one_line_values(texts["nps"]), f" is outside {nps_low:g}-{nps_high:g}", ""
+            )
+            self.problems.add(outside, reason)
+        self.problems.add(~any_score, f"no question score ({', '.join(self.kind.at_least_one)})")
+
+    # ------------------------------------------------------------ output frames
+
+    def _rejected_frame(self, table: pa.Table, row_no: np.ndarray, rejected: np.ndarray) -> pd.DataFrame:
+        if not rejected.any():
+            return pd.DataFrame(
+                {
+                    "row_no": pd.Series([], dtype="int64"),
+                    "reason": pd.Series([], dtype="str"),
+                    "raw": pd.Series([], dtype="str"),
+                }
+            )
+        reasons = self.problems.reasons_for(rejected)
+        raw = table.filter(pa.array(rejected)).to_pandas()
+        raw.columns = _unique_labels(self.header, raw.shape[1])
+        # pandas escapes "/" as "\\/"; an escaped slash is always preceded by an even run of
+        # backslashes, so un-escaping it keeps the JSON exact and the raw text readable.
+        raw_json = (
+            raw.to_json(orient="records", lines=True, force_ascii=False).replace("\\/", "/").splitlines()
+        )
+        return pd.DataFrame({"row_no": row_no[rejected], "reason": reasons.to_pandas(), "raw": raw_json})
+
+    def _accepted_frame(self, typed: dict, row_no: np.ndarray, accepted: np.ndarray) -> pd.DataFrame:
+        selector = pa.array(accepted)
+        data: dict[str, object] = {}
+        for column in self.kind.columns:
+            values = typed[column.name]
+            if isinstance(values, pa.Array | pa.ChunkedArray):
+                data[column.name] = values.filter(selector).to_pandas()
+            else:
+                data[column.name] = values[accepted]
+        count = int(accepted.sum())
+        if self.kind.name == "surveys":
+            low, high = survey_scale(self.options)
+            data["scale_min"] = np.full(count, low)
+            data["scale_max"] = np.full(count, high)
+        data["row_no"] = row_no[accepted]
+        frame = pd.DataFrame({k: pd.Series(v).reset_index(drop=True) for k, v in data.items()})
+        for column in self.kind.columns:
+            if column.type in ("text", "titles") and frame[column.name].dtype != "str":
+                frame[column.name] = frame[column.name].astype("str")
+        return frame
+
+    def _keep_last_per_key(self, rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+        """Event logs: a later row with the same key replaces an earlier one."""
+        if rows.empty:
+            return rows, 0
+        duplicate = rows.duplicated(subset=list(self.kind.key), keep="last")
+        superseded = int(duplicate.sum())
+        return rows.loc[~duplicate].reset_index(drop=True), superseded
+
+
+def _fix_flag(column: str) -> str:
+    return CLI_CONSTANT_FLAGS.get(column, f"--map {column}=HEADER")
+
+
+def _unique_labels(header: list[str | None], width: int) -> list[str]:
+    """Header texts as JSON keys: blank -> 'column N', duplicates numbered."""
+    labels, seen = [], {}
+    for i in range(width):
+        text = str(header[i]).strip() if i < len(header) and header[i] else f"column {i + 1}"
+        count = seen.get(text, 0) + 1
+        seen[text] = count
+        labels.append(text if count == 1 else f"{text} ({count})")
+    return labels

@@ -1,0 +1,545 @@
+"""Untrusted file on disk -> raw sheets of text cells, after safety checks.
+
+Purpose: the only module that opens a file a user uploaded. It decides what
+the bytes are (xlsx/xlsm workbook or CSV text) from their content, refuses
+what must not be parsed (legacy .xls, password-protected workbooks, zip bombs,
+XML with a DTD, binary junk, damaged archives) with a one-line
+``ImportRefused``, and hands back every sheet as text cells: ``RawSheet``.
+Boundary: no header detection, no typing, no database; the caller's display
+name is never used to build a path.
+
+Reading: workbooks go through fastexcel (calamine -> Arrow) with every column
+forced to text, so ids never turn into floats and real Excel dates arrive as
+ISO text ("2026-01-05 13:45:10"); CSV text is decoded here (UTF-8, UTF-8 with
+BOM, UTF-16 with BOM, else cp1252), its delimiter sniffed, its first rows parsed
+for header detection, and the body parsed by pyarrow.csv with every column as
+text. Row numbers are the ones Excel shows (1-based, title rows included).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+import zipfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import olefile
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import DefusedXMLParser
+
+from rmdash.model import ImportRefused
+
+# Safety limits. A real 300k-row export is ~30 MB zipped and ~300 MB unpacked,
+# with XML compressing 5-30x; bombs compress thousands of times.
+MAX_FILE_BYTES = 512 * 1024 * 1024
+MAX_ZIP_ENTRIES = 10_000
+MAX_UNCOMPRESSED_BYTES = 2 * 1024 * 1024 * 1024
+MAX_ENTRY_RATIO = 200  # uncompressed / compressed, checked for entries above RATIO_FLOOR
+RATIO_FLOOR_BYTES = 1024 * 1024
+MAX_PROLOG_BYTES = 1024 * 1024  # an XML part must open its root element within this
+HEAD_ROWS = 30  # rows read for header detection and preview
+
+_ZIP = b"PK\x03\x04"
+_EMPTY_ZIP = b"PK\x05\x06"
+_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_NOT_SPREADSHEETS = {
+    b"%PDF": "a PDF document",
+    b"\x89PNG": "an image",
+    b"\xff\xd8\xff": "an image",
+    b"GIF8": "an image",
+    b"\x1f\x8b": "a gzip archive",
+    b"Rar!": "a RAR archive",
+    b"7z\xbc\xaf": "a 7-Zip archive",
+}
+_CSV_DELIMITERS = (",", ";", "\t", "|")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+_XML_PART = re.compile(r"\.(xml|rels|vml)$", re.IGNORECASE)
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1024 * 1024), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def one_line(text: object, limit: int = 80) -> str:
+    """A user-supplied label (file/sheet name, cell text) made safe for a one-line message."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+# ---------------------------------------------------------------- raw sheets
+
+
+@dataclass
+class RawSheet:
+    """One sheet (or a CSV file) as text cells.
+
+    ``head(n)`` gives the first n rows (row i is sheet row i+1) for header
+    detection; ``rows_from(start)`` gives every row from 0-based row ``start``
+    to the end as an Arrow table of nullable strings with positional columns,
+    plus the sheet row number of its first row.
+    """
+
+    name: str | None
+    _loader: object = field(repr=False)
+
+    def head(self, n: int = HEAD_ROWS) -> list[list[str | None]]:
+        return self._loader.head(n)
+
+    def rows_from(self, start: int) -> tuple[pa.Table, int]:
+        return self._loader.rows_from(start)
+
+    @property
+    def column_letters(self) -> list[str]:
+        return self._loader.column_letters()
+
+
+def column_letter(index: int) -> str:
+    """0 -> A, 25 -> Z, 26 -> AA."""
+    letters = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def _cells(table: pa.Table, n: int) -> list[list[str | None]]:
+    """First n rows of a text table as lists (empty text -> None)."""
+    cols = [c.to_pylist() for c in table.slice(0, n).columns]
+    return [[v if v not in ("", None) else None for v in row] for row in zip(*cols, strict=True)]
+
+
+def _as_text_table(table: pa.Table) -> pa.Table:
+    names = [f"c{i}" for i in range(table.num_columns)]
+    cols = [c if c.type == pa.string() else c.cast(pa.string()) for c in table.columns]
+    return pa.table(cols, names=names) if names else pa.table({})
+
+
+class _WorkbookSheet:
+    """A worksheet read once by fastexcel, every column as text."""
+
+    def __init__(self, reader, index: int, name: str):
+        self._reader = reader
+        self._index = index
+        self._name = name
+        self._table: pa.Table | None = None
+        self._letters: list[str] = []
+
+    def _load(self, n_rows: int | None = None) -> pa.Table:
+        try:
+            sheet = self._reader.load_sheet(
+                self._index,
+                header_row=None,
+                skip_rows=0,  # keep leading blank rows so row i is Excel row i+1
+                n_rows=n_rows,
+                dtypes="string",
+                whitespace_as_null=True,
+            )
+            self._letters = [column_letter(c.absolute_index) for c in sheet.available_columns()]
+            return _as_text_table(pa.table(sheet.to_arrow()))
+        except Exception as err:  # calamine raises many kinds; all mean "damaged"
+            raise ImportRefused(
+                f"sheet '{one_line(self._name)}' cannot be read (damaged workbook): "
+                "open it in Excel, save it again and upload the new file"
+            ) from err
+
+    def _full(self) -> pa.Table:
+        # calamine parses the whole sheet even for a small window (measured: a
+        # 30-row window of a 100k-row sheet costs as much as the full read), so
+        # the sheet is read once and header detection looks at its first rows.
+        if self._table is None:
+            self._table = self._load()
+        return self._table
+
+    def head(self, n: int) -> list[list[str | None]]:
+        return _cells(self._full(), n)
+
+    def preview(self, n: int) -> pa.Table:
+        return self._table.slice(0, n) if self._table is not None else self._load(n)
+
+    def rows_from(self, start: int) -> tuple[pa.Table, int]:
+        table = self._full()
+        return table.slice(start), start + 1
+
+    def column_letters(self) -> list[str]:
+        return self._letters
+
+
+class _CsvText:
+    """A decoded CSV: sniffed delimiter, head rows parsed, body parsed by pyarrow on demand."""
+
+    def __init__(self, text: str, label: str):
+        self.text = text
+        self.label = label
+        self.delimiter, skip_lines = _sniff_delimiter(text)
+        self._records, self._offsets = _head_records(text, self.delimiter, skip_lines)
+
+    def head(self, n: int) -> list[list[str | None]]:
+        return [[v if v.strip() else None for v in row] for row in self._records[:n]]
+
+    def preview(self, n: int) -> pa.Table:
+        rows = self._records[:n]
+        width = max((len(r) for r in rows), default=0)
+        cols = [[r[i] if i < len(r) else None for r in rows] for i in range(width)]
+        return pa.table({f"c{i}": pa.array(c, pa.string()) for i, c in enumerate(cols)})
+
+    def column_letters(self) -> list[str]:
+        width = max((len(r) for r in self._records), default=0)
+        return [column_letter(i) for i in range(width)]
+
+    def rows_from(self, start: int) -> tuple[pa.Table, int]:
+        if start >= len(self._offsets):
+            raise ImportRefused(f"'{self.label}': the header row must be within the first {HEAD_ROWS} rows")
+        body = self.text[self._offsets[start] :]
+        width = len(self._records[start])
+        table = _pyarrow_csv(body, self.delimiter, width)
+        if table is None:  # ragged rows: pyarrow cannot pad them
+            table = _python_csv(body, self.delimiter, width)
+        return table, start + 1
+
+
+def _sniff_delimiter(text: str) -> tuple[str, int]:
+    """Delimiter of a CSV text, and how many leading lines to drop (Excel's ``sep=;`` line).
+
+    For each candidate, parse the first lines and pick the one whose most common
+    field count (>1) is shared by the most lines, then the widest.
+    """
+    first_line = text[: text.find("\n")] if "\n" in text else text
+    match = re.fullmatch(r"\s*sep=(.)\s*", first_line)
+    if match:
+        return match.group(1), 1
+    sample = text[:65536]
+    lines = sample.splitlines()[:60]
+    best, best_score = ",", (0, 0)
+    for delim in _CSV_DELIMITERS:
+        counts = Counter(len(r) for r in csv.reader(lines, delimiter=delim) if len(r) > 1)
+        if not counts:
+            continue
+        width, lines_with_width = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
+        score = (lines_with_width, width)
+        if score > best_score:
+            best, best_score = delim, score
+    return best, 0
+
+
+def _head_records(text: str, delimiter: str, skip_lines: int) -> tuple[list[list[str]], list[int]]:
+    """The first HEAD_ROWS+1 records and the character offset where each starts.
+
+    csv.reader pulls physical lines one at a time and ``line_num`` says how
+    many it consumed, so a quoted value spanning lines keeps offsets exact.
+    """
+    lines = io.StringIO(text, newline="")
+    position = 0
+    for _ in range(skip_lines):
+        position += len(lines.readline())
+    line_ends: list[int] = []
+
+    def tracked():
+        nonlocal position
+        for line in lines:
+            position += len(line)
+            line_ends.append(position)
+            yield line
+
+    start = position
+    reader = csv.reader(tracked(), delimiter=delimiter)
+    records, offsets = [], []
+    for record in reader:
+        offsets.append(start)
+        records.append(record)
+        start = line_ends[reader.line_num - 1]
+        if len(records) > HEAD_ROWS:
+            break
+    return records, offsets
+
+
+def _csv_options(delimiter: str, width: int):
+    names = [f"c{i}" for i in range(width)]
+    read = pacsv.ReadOptions(column_names=names, block_size=8 * 1024 * 1024)
+    convert = pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()))
+    return read, convert
+
+
+def _pyarrow_csv(body: str, delimiter: str, width: int) -> pa.Table | None:
+    """Parse the CSV body with pyarrow; None when a row has another field count."""
+    read, convert = _csv_options(delimiter, width)
+    ragged = []
+
+    def on_invalid(row) -> str:
+        ragged.append(row)
+        return "skip"
+
+    parse = pacsv.ParseOptions(
+        delimiter=delimiter,
+        newlines_in_values=True,
+        ignore_empty_lines=False,  # keep blank lines so row numbers stay the sheet's
+        invalid_row_handler=on_invalid,
+    )
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(body.encode("utf-8")), read_options=read, parse_options=parse, convert_options=convert
+        )
+    except pa.ArrowInvalid as err:
+        raise ImportRefused("the CSV file cannot be parsed (damaged or not a CSV): check the file") from err
+    return None if ragged else table
+
+
+def _python_csv(body: str, delimiter: str, width: int) -> pa.Table:
+    """Fallback for hand-made CSVs whose rows have different field counts: pad/trim to width.
+
+    Only reached when pyarrow saw a ragged row (rare: tool exports are rectangular).
+    """
+    rows = list(csv.reader(io.StringIO(body, newline=""), delimiter=delimiter))
+    width = max([width, *(len(r) for r in rows)])
+    frame = pd.DataFrame(rows, columns=[f"c{i}" for i in range(width)], dtype=object)
+    return pa.Table.from_pandas(frame.astype(object), preserve_index=False).cast(
+        pa.schema([(f"c{i}", pa.string()) for i in range(width)])
+    )
+
+
+# ---------------------------------------------------------------- file type and safety
+
+
+def open_sheets(path: str | Path, label: str | None = None) -> list[RawSheet]:
+    """Every sheet of a workbook, or the one table of a CSV, after the safety checks.
+
+    ``label`` (the name the user gave the file) is used in messages only.
+    """
+    path = Path(path)
+    label = one_line(label or path.name)
+    head = _check_size_and_read_head(path, label)
+    if head.startswith(_ZIP):
+        _check_workbook_zip(path, label)
+        return _workbook_sheets(path, label)
+    if head.startswith(_OLE):
+        _check_ole(path, label)
+    _refuse_non_text(head, label)
+    return [RawSheet(None, _CsvText(_decode_text(path.read_bytes(), label), label))]
+
+
+def preview_sheets(
+    path: str | Path, n: int = HEAD_ROWS, label: str | None = None
+) -> dict[str | None, pd.DataFrame]:
+    """The first n raw rows of every sheet, as text, for the upload page.
+
+    Keys are sheet names (None for a CSV); columns are the sheet's column
+    letters; empty cells are "". Runs the same safety checks as an import.
+    """
+    out: dict[str | None, pd.DataFrame] = {}
+    for sheet in open_sheets(path, label):
+        table = sheet._loader.preview(n)
+        frame = table.to_pandas().astype(object).where(lambda f: f.notna(), "")
+        letters = sheet.column_letters
+        frame.columns = letters[: frame.shape[1]] if len(letters) >= frame.shape[1] else frame.columns
+        out[sheet.name] = frame.astype(str)
+    return out
+
+
+def _check_size_and_read_head(path: Path, label: str) -> bytes:
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError as err:
+        raise ImportRefused(f"'{label}' cannot be opened: {one_line(err.strerror or err)}") from err
+    if size == 0:
+        raise ImportRefused(f"'{label}' is empty: export the data again and upload the new file")
+    if size > MAX_FILE_BYTES:
+        raise ImportRefused(
+            f"'{label}' is larger than {MAX_FILE_BYTES // 2**20} MB: split it into smaller files"
+        )
+    return head
+
+
+def _refuse_non_text(head: bytes, label: str) -> None:
+    if head.startswith(_EMPTY_ZIP):
+        raise ImportRefused(
+            f"'{label}' is an empty zip archive, not a workbook: upload an .xlsx or .csv file"
+        )
+    for magic, what in _NOT_SPREADSHEETS.items():
+        if head.startswith(magic):
+            raise ImportRefused(
+                f"'{label}' is {what}, not a spreadsheet: upload an .xlsx, .xlsm or .csv file"
+            )
+
+
+def _check_ole(path: Path, label: str) -> None:
+    """OLE2 container: an encrypted OOXML workbook, a legacy .xls or another old Office file."""
+    try:
+        with olefile.OleFileIO(str(path)) as ole:
+            streams = {"/".join(s).casefold() for s in ole.listdir(streams=True, storages=True)}
+    except Exception:  # damaged OLE: still an old Office format
+        streams = set()
+    if {"encryptioninfo", "encryptedpackage"} & streams:
+        raise ImportRefused(f"'{label}' is password-protected: remove the password and upload again")
+    if streams and not ({"workbook", "book"} & streams):
+        raise ImportRefused(
+            f"'{label}' is an old Office document, not a spreadsheet: upload an .xlsx, .xlsm or .csv file"
+        )
+    raise ImportRefused(f"'{label}' is a legacy .xls: open it in Excel and save as .xlsx")
+
+
+def _check_workbook_zip(path: Path, label: str) -> None:
+    """Refuse zip bombs, non-workbook zips and XML parts carrying a DTD, before any parser sees them."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+            _check_zip_sizes(infos, label)
+            names = {i.filename for i in infos}
+            if "xl/workbook.xml" not in names:
+                raise ImportRefused(_not_a_workbook(archive, names, label))
+            for info in infos:
+                if _XML_PART.search(info.filename) or info.filename == "[Content_Types].xml":
+                    _check_xml_prolog(archive, info, label)
+    except ImportRefused:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as err:
+        raise ImportRefused(
+            f"'{label}' is damaged or truncated (not a readable workbook): export it again and upload the new file"
+        ) from err
+
+
+def _check_zip_sizes(infos: list[zipfile.ZipInfo], label: str) -> None:
+    if len(infos) > MAX_ZIP_ENTRIES:
+        raise ImportRefused(f"'{label}' has {len(infos)} parts inside (a zip bomb?): not imported")
+    if any(i.flag_bits & 0x1 for i in infos):
+        raise ImportRefused(f"'{label}' is password-protected: remove the password and upload again")
+    total = sum(i.file_size for i in infos)
+    if total > MAX_UNCOMPRESSED_BYTES:
+        raise ImportRefused(
+            f"'{label}' unpacks to {total // 2**20} MB (a zip bomb?): not imported; split the data into smaller files"
+        )
+    for info in infos:
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > RATIO_FLOOR_BYTES and ratio > MAX_ENTRY_RATIO:
+            raise ImportRefused(
+                f"'{label}' contains a part compressed {ratio:.0f}:1 (a zip bomb?): not imported"
+            )
+
+
+def _not_a_workbook(archive: zipfile.ZipFile, names: set[str], label: str) -> str:
+    if "word/document.xml" in names:
+        what = "a Word document"
+    elif any(n.startswith("ppt/") for n in names):
+        what = "a PowerPoint file"
+    elif "mimetype" in names and b"opendocument.spreadsheet" in archive.read("mimetype")[:200]:
+        return f"'{label}' is an OpenDocument spreadsheet (.ods): open it and save as .xlsx"
+    else:
+        what = "a zip archive"
+    return f"'{label}' is {what}, not an Excel workbook: upload an .xlsx, .xlsm or .csv file"
+
+
+class _RootReached(Exception):
+    """Raised by the prolog check once the XML root element opens (no DTD can follow)."""
+
+
+class _StopAtRoot:
+    def start(self, tag, attrib):
+        raise _RootReached
+
+    def end(self, tag):
+        pass
+
+    def data(self, data):
+        pass
+
+    def close(self):
+        pass
+
+
+def _check_xml_prolog(archive: zipfile.ZipFile, info: zipfile.ZipInfo, label: str) -> None:
+    """Parse an XML part with defusedxml up to its root element: a DTD or entity is refused.
+
+    A DOCTYPE (and so any entity declaration: billion laughs, external
+    entities) can only stand before the root element, so reading the prolog
+    is enough and costs one chunk, however large the part.
+    """
+    parser = DefusedXMLParser(target=_StopAtRoot(), forbid_dtd=True)
+    read = 0
+    try:
+        with archive.open(info) as part:
+            while chunk := part.read(65536):
+                read += len(chunk)
+                parser.feed(chunk)
+                if read > MAX_PROLOG_BYTES:
+                    break
+    except _RootReached:
+        return
+    except DefusedXmlException as err:
+        raise ImportRefused(
+            f"'{label}' contains XML with a DTD or entities in '{one_line(info.filename)}' (unsafe): not imported"
+        ) from err
+    except Exception as err:  # expat syntax errors, bad CRC, truncated stream
+        raise ImportRefused(
+            f"'{label}' is damaged ('{one_line(info.filename)}' is not valid XML): export it again and upload"
+        ) from err
+    if read == 0 and info.file_size == 0:
+        raise ImportRefused(f"'{label}' is damaged ('{one_line(info.filename)}' is empty): export it again")
+    raise ImportRefused(
+        f"'{label}' is damaged ('{one_line(info.filename)}' has no XML content): export it again"
+    )
+
+
+def _workbook_sheets(path: Path, label: str) -> list[RawSheet]:
+    import fastexcel
+
+    try:
+        reader = fastexcel.read_excel(str(path))
+        names = list(reader.sheet_names)
+    except Exception as err:
+        raise ImportRefused(
+            f"'{label}' cannot be read (damaged workbook): open it in Excel, save it again and upload"
+        ) from err
+    if not names:
+        raise ImportRefused(f"'{label}' has no worksheets: check the file")
+    return [RawSheet(name, _WorkbookSheet(reader, i, name)) for i, name in enumerate(names)]
+
+
+def _decode_text(data: bytes, label: str) -> str:
+    """CSV bytes -> text: UTF-8 (BOM optional), UTF-16 with BOM, else cp1252; binary refused."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        text = _decode(data[3:], "utf-8", label)
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = _decode(data, "utf-16", label)
+    elif b"\x00" in data[:65536]:
+        raise ImportRefused(
+            f"'{label}' is not a text or spreadsheet file: upload an .xlsx, .xlsm or .csv file"
+        )
+    else:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = _decode(data, "cp1252", label)
+    sample = text[:65536]
+    if len(_CONTROL.findall(sample)) > max(2, len(sample) // 200):
+        raise ImportRefused(
+            f"'{label}' is not a text or spreadsheet file: upload an .xlsx, .xlsm or .csv file"
+        )
+    if sample.lstrip().startswith("<"):
+        raise ImportRefused(
+            f"'{label}' is an HTML or XML document, not a spreadsheet: open it in Excel and save as .xlsx"
+        )
+    if not text.strip():
+        raise ImportRefused(f"'{label}' is empty: export the data again and upload the new file")
+    return text
+
+
+def _decode(data: bytes, encoding: str, label: str) -> str:
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as err:
+        raise ImportRefused(
+            f"'{label}' is not readable text (unknown encoding or binary): save it as CSV UTF-8 and upload again"
+        ) from err
