@@ -69,12 +69,12 @@ def _refuse_missing(paths: Sequence[Path]) -> None:
 def _saved_mappings_at(db_path: Path) -> list[dict]:
     """Saved mappings of the store at ``db_path`` (none when it does not exist yet).
 
-    Opened and closed again at once, so another process may use the database
-    while the files are being read.
+    Opened read-only and closed again at once, so another process may use the
+    database while the files are being read.
     """
     if not db_path.exists():
         return []
-    con = store.open_store(db_path)
+    con = store.open_store(db_path, read_only=True)
     try:
         return store.saved_mappings(con)
     finally:
