@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 
 from rmdash import store
-from rmdash.model import BatchSummary, FilePlan, ImportOptions, ImportRefused, RmdashError
+from rmdash.model import BatchSummary, FilePlan, ImportOptions, RmdashError
 from rmdash.plan import plan_file
 
 
@@ -34,7 +34,6 @@ def import_files(
     paths = [Path(p) for p in paths]
     if not paths:
         raise RmdashError("no file to import; name at least one")
-    _refuse_missing(paths)
     if isinstance(db, duckdb.DuckDBPyConnection):
         plans = plan_files(paths, options, store.saved_mappings(db))
         return store.write_plans(db, plans, options, paths)
@@ -56,14 +55,7 @@ def import_plans(
 
 def plan_files(paths: Sequence[Path], options: ImportOptions, saved_mappings: list[dict]) -> list[FilePlan]:
     """Plan every file; the first one that cannot be imported stops the whole import."""
-    _check_mapping_name(options, saved_mappings)
     return [plan_file(path, options, saved_mappings=saved_mappings) for path in paths]
-
-
-def _refuse_missing(paths: Sequence[Path]) -> None:
-    for path in paths:
-        if not path.is_file():
-            raise ImportRefused(f"{path}: no such file")
 
 
 def _saved_mappings_at(db_path: Path) -> list[dict]:
@@ -79,14 +71,3 @@ def _saved_mappings_at(db_path: Path) -> list[dict]:
         return store.saved_mappings(con)
     finally:
         con.close()
-
-
-def _check_mapping_name(options: ImportOptions, saved_mappings: list[dict]) -> None:
-    if options.mapping_name is None:
-        return
-    names = [m["name"] for m in saved_mappings]
-    if options.mapping_name not in names:
-        known = (
-            f"saved: {', '.join(names)}" if names else "none is saved yet; save one with --save-mapping NAME"
-        )
-        raise RmdashError(f"there is no saved mapping {options.mapping_name!r} ({known})")
