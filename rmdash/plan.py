@@ -313,8 +313,10 @@ class _SheetPlanner:
         typed = {}
         self.date_orders: dict[str, str] = {}
         self.ambiguous: list[str] = []
+        typed.update(self._type_dates(texts))
         for column in self.kind.columns:
-            typed[column.name] = self._type_column(column, texts[column.name], n)
+            if column.name not in typed:
+                typed[column.name] = self._type_column(column, texts[column.name], n)
         self._apply_held_rule(typed, texts, cleaned, n)
         self._check_required_values(typed, texts, n)
         if self.kind.at_least_one:
@@ -436,7 +438,7 @@ class _SheetPlanner:
         key_positions = {self.cmap.positions[k] for k in self.kind.key if k in self.cmap.positions}
         folded_header = [fold(h) if h else "" for h in self.header]
         for r in np.flatnonzero(candidates):  # a handful of rows at most
-            cells = [c.as_py() for c in table.slice(int(r), 1).columns]
+            cells = [c[0].as_py() for c in table.slice(int(r), 1).columns]
             folded = [fold(c) if c else "" for c in cells]
             equal = [
                 i for i, f in enumerate(folded) if f and i < len(folded_header) and f == folded_header[i]
@@ -504,11 +506,6 @@ class _SheetPlanner:
         present = column.name in self.cmap.positions or column.name in self.constants
         present = present or bool(self.preset and column.name in self.preset.derived)
         kind = column.type
-        if kind in ("date", "datetime"):
-            result = parse.parse_dates(text, self.options.date_order, date_only=kind == "date")
-            self._note_date_order(column.name, result)
-            self._reject_unreadable(column, text, result.bad)
-            return result.values
         if kind in ("number", "score"):
             result = parse.parse_numbers(text)
             self._reject_unreadable(column, text, result.bad)
@@ -532,7 +529,39 @@ class _SheetPlanner:
             return parse.map_vocabulary(text, self.schema.vocabulary_lookup(column.vocabulary))
         return text
 
-    def _note_date_order(self, name: str, result: parse.DateResult) -> None:
+    def _type_dates(self, texts: dict[str, pa.Array]) -> dict[str, np.ndarray]:
+        """Every date column, each with its own day/month order.
+
+        A column whose values fit both orders takes the order the sheet's
+        other date columns settled (one export tool writes one format), else
+        the default; either way it is listed as ambiguous with a warning.
+        """
+        columns = [c for c in self.kind.columns if c.type in ("date", "datetime")]
+        results = {
+            c.name: parse.parse_dates(texts[c.name], self.options.date_order, date_only=c.type == "date")
+            for c in columns
+        }
+        settled = {
+            name: r.order for name, r in results.items() if r.order in DATE_ORDER_FLAGS and not r.ambiguous
+        }
+        sibling = next(iter(settled.items())) if len(set(settled.values())) == 1 else None
+        out = {}
+        for column in columns:
+            result = results[column.name]
+            like = None
+            if result.ambiguous and sibling:
+                like = sibling[0]
+                if sibling[1] != result.order:
+                    result = parse.parse_dates(
+                        texts[column.name], sibling[1], date_only=column.type == "date"
+                    )
+                    result.ambiguous = True
+            self._note_date_order(column.name, result, like)
+            self._reject_unreadable(column, texts[column.name], result.bad)
+            out[column.name] = result.values
+        return out
+
+    def _note_date_order(self, name: str, result: parse.DateResult, like: str | None = None) -> None:
         if result.order is None:
             return
         self.date_orders[name] = result.order
@@ -542,8 +571,8 @@ class _SheetPlanner:
             other = "monthfirst" if result.order == "dayfirst" else "dayfirst"
             self.warnings.append(
                 f"{source}: every date fits both day-first and month-first; read as "
-                f"{result.order.replace('first', '-first')} (pass {DATE_ORDER_FLAGS[other]} if they are "
-                f"{other.replace('first', '-first')})"
+                f"{result.order.replace('first', '-first')}{f' like {like}' if like else ''} "
+                f"(pass {DATE_ORDER_FLAGS[other]} if they are {other.replace('first', '-first')})"
             )
         elif result.conflicting:
             self.warnings.append(

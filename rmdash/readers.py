@@ -100,6 +100,10 @@ class RawSheet:
     def rows_from(self, start: int) -> tuple[pa.Table, int]:
         return self._loader.rows_from(start)
 
+    def preview(self, n: int = HEAD_ROWS) -> pa.Table:
+        """The first n rows as read (no header detection), for the upload page."""
+        return self._loader.preview(n)
+
     @property
     def column_letters(self) -> list[str]:
         return self._loader.column_letters()
@@ -200,8 +204,9 @@ class _CsvText:
         return [column_letter(i) for i in range(width)]
 
     def rows_from(self, start: int) -> tuple[pa.Table, int]:
-        if start >= len(self._offsets):
-            raise ImportRefused(f"'{self.label}': the header row must be within the first {HEAD_ROWS} rows")
+        if start >= len(self._offsets):  # the head read every record: nothing below the header
+            width = len(self._records[start - 1]) if self._records else 0
+            return pa.table({f"c{i}": pa.array([], pa.string()) for i in range(width)}), start + 1
         body = self.text[self._offsets[start] :]
         width = len(self._records[start])
         table = _pyarrow_csv(body, self.delimiter, width)
@@ -303,10 +308,8 @@ def _python_csv(body: str, delimiter: str, width: int) -> pa.Table:
     """
     rows = list(csv.reader(io.StringIO(body, newline=""), delimiter=delimiter))
     width = max([width, *(len(r) for r in rows)])
-    frame = pd.DataFrame(rows, columns=[f"c{i}" for i in range(width)], dtype=object)
-    return pa.Table.from_pandas(frame.astype(object), preserve_index=False).cast(
-        pa.schema([(f"c{i}", pa.string()) for i in range(width)])
-    )
+    columns = [[r[i] if i < len(r) else None for r in rows] for i in range(width)]
+    return pa.table({f"c{i}": pa.array(c, pa.string()) for i, c in enumerate(columns)})
 
 
 # ---------------------------------------------------------------- file type and safety
@@ -339,7 +342,7 @@ def preview_sheets(
     """
     out: dict[str | None, pd.DataFrame] = {}
     for sheet in open_sheets(path, label):
-        table = sheet._loader.preview(n)
+        table = sheet.preview(n)
         frame = table.to_pandas().astype(object).where(lambda f: f.notna(), "")
         letters = sheet.column_letters
         frame.columns = letters[: frame.shape[1]] if len(letters) >= frame.shape[1] else frame.columns
