@@ -372,10 +372,13 @@ def write_plans(
     summaries: list[BatchSummary] = []
     with _transaction(con, "the import failed"):
         for plan, source in zip(plans, sources, strict=True):
-            file_summaries = [_write_sheet(con, plan, sheet, options, at) for sheet in plan.sheets]
+            notes = _skipped_sheet_notes(plan)
+            file_summaries = [
+                _write_sheet(con, plan, sheet, options, at, notes if i == 0 else [])
+                for i, sheet in enumerate(plan.sheets)
+            ]
             if any(s.batch_id is not None for s in file_summaries):
                 _store_file(con, plan, source, archived.get(plan.sha256), at)
-            _note_skipped_sheets(plan, file_summaries)
             summaries += file_summaries
         if mapping_to_save is not None:
             _save_mapping(con, options, mapping_to_save, at)
@@ -436,22 +439,25 @@ def _save_mapping(con, options: ImportOptions, sheet: SheetPlan, at: datetime) -
     _audit(con, at, options.who, "mapping", None, None, {"name": options.save_mapping, "kind": sheet.kind})
 
 
-def _note_skipped_sheets(plan: FilePlan, summaries: list[BatchSummary]) -> None:
-    """Sheets plan_file left out are reported on the file's first batch summary."""
-    if plan.skipped_sheets and summaries:
-        summaries[0].warnings += [f"not imported: {why}" for why in plan.skipped_sheets]
+def _skipped_sheet_notes(plan: FilePlan) -> list[str]:
+    """Sheets plan_file left out, reported (and kept) as warnings of the file's first batch."""
+    return [f"not imported: {why}" for why in plan.skipped_sheets]
 
 
 # ----------------------------------------------------------------- one sheet
 
 
-def _write_sheet(con, plan: FilePlan, sheet: SheetPlan, options: ImportOptions, at: datetime) -> BatchSummary:
+def _write_sheet(
+    con, plan: FilePlan, sheet: SheetPlan, options: ImportOptions, at: datetime, notes: list[str]
+) -> BatchSummary:
     kind = _kind(sheet.kind)
     _stage_rows(con, kind, sheet.rows)
     content = _content_sha256(con, kind, sheet.rejected)
     duplicate = _find_identical(con, content)
     if duplicate is not None:
-        return _duplicate_summary(plan, sheet, kind, duplicate)
+        summary = _duplicate_summary(plan, sheet, kind, duplicate)
+        summary.warnings += notes
+        return summary
 
     batch_id = int(_scalar(con, "SELECT nextval('batch_seq')"))
     extra_superseded = _keep_latest_per_key(con, kind)
@@ -473,7 +479,7 @@ def _write_sheet(con, plan: FilePlan, sheet: SheetPlan, options: ImportOptions, 
         superseded=sheet.superseded + extra_superseded,
         rejected=n_rejected,
         skipped=sheet.skipped,
-        warnings=list(sheet.warnings),
+        warnings=list(sheet.warnings) + notes,
         imported_at=at.isoformat(sep=" "),
         who=options.who,
     )

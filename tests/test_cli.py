@@ -282,3 +282,162 @@ def test_a_real_process_prints_one_line_and_no_traceback(tmp_path):
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr.startswith("error: there is no database at ") and done.stderr.count("\n") == 1
+
+
+# ------------------------------------------------------------------ import (real files)
+
+TICKETS_CSV = [
+    "Ticket ID,Supplier,Type,Priority,Opened",
+    "T1,Acme,Incident,P1,2026-01-05 09:00",
+    "T2,Acme,Request,,2026-01-06 10:00",
+    "T3,Acme,Incident,P2,soon",
+    "T4,Acme,Incident,P2,",
+]
+
+
+def csv_file(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_import_prints_the_batch_table_warnings_and_rejected_rows_and_exits_0(tmp_path, capsys):
+    path = csv_file(tmp_path / "tickets.csv", TICKETS_CSV)
+    db = tmp_path / "s.duckdb"
+
+    assert cli.main(["import", str(path), "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+
+    table = out.split("\n\n")[0].splitlines()
+    assert table[1].split() == ["1", "active", "tickets", "tickets.csv", "2", "0", "0", "0", "2", "0"]
+    assert "warnings:\n  batch 1 (tickets.csv): priority: 1 row(s) blank or unrecognised, read as P3" in out
+    assert "rejected rows of batch 1 (tickets.csv) (all: `rmdash rejected 1 --csv FILE`):" in out
+    assert "  row 4: " in out and "  row 5: " in out
+
+
+def test_import_json_gives_the_spec_fields_per_batch(tmp_path, capsys):
+    path = csv_file(tmp_path / "tickets.csv", TICKETS_CSV)
+    assert cli.main(["import", str(path), "--db", str(tmp_path / "s.duckdb"), "--json"]) == 0
+
+    [batch] = json.loads(capsys.readouterr().out)
+    spec_fields = [
+        "id",
+        "file",
+        "sheet",
+        "kind",
+        "sha256",
+        "active",
+        "new",
+        "changed",
+        "unchanged",
+        "superseded",
+    ]
+    assert set(spec_fields + ["rejected", "skipped", "warnings"]) <= set(batch)
+    assert [batch[k] for k in ("id", "file", "sheet", "kind", "active", "new", "rejected")] == [
+        1,
+        "tickets.csv",
+        None,
+        "tickets",
+        True,
+        2,
+        2,
+    ]
+
+
+def test_reimporting_the_same_file_says_nothing_changed(tmp_path, capsys):
+    path = csv_file(tmp_path / "tickets.csv", TICKETS_CSV)
+    db = tmp_path / "s.duckdb"
+    cli.main(["import", str(path), "--db", str(db)])
+    capsys.readouterr()
+
+    assert cli.main(["import", str(path), "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[1].split()[:4] == ["-", "same", "as", "1"]
+    assert "tickets.csv: identical to batch 1, nothing changed" in out
+
+
+def test_strict_import_with_a_rejected_row_fails_in_one_line_and_leaves_the_database_untouched(tmp_path):
+    db = tmp_path / "s.duckdb"
+    first = csv_file(tmp_path / "jan.csv", TICKETS_CSV[:2])
+    assert run_cli("import", str(first), "--db", str(db)).returncode == 0
+    before = current(db)
+
+    done = run_cli("import", str(csv_file(tmp_path / "feb.csv", TICKETS_CSV)), "--db", str(db), "--strict")
+
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith(
+        "error: --strict: 2 rows were rejected, nothing imported; first: feb.csv row 4"
+    )
+    assert done.stderr.count("\n") == 1
+    assert current(db) == before
+    assert len(json.loads(run_cli("batches", "--db", str(db), "--json").stdout)) == 1
+
+
+def test_an_unreadable_file_fails_in_one_line_and_creates_no_database(tmp_path):
+    bad = tmp_path / "report.xlsx"
+    bad.write_bytes(b"\x00\x01 not a spreadsheet at all")
+    db = tmp_path / "s.duckdb"
+
+    done = run_cli("import", str(bad), "--db", str(db))
+
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "report.xlsx" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not db.exists()
+
+
+def test_a_missing_required_column_is_an_error_naming_it(tmp_path, capsys):
+    path = csv_file(tmp_path / "snow.csv", ["Number,Type,Opened", "INC1,Incident,2026-01-05 09:00"])
+    db = tmp_path / "s.duckdb"
+
+    assert cli.main(["import", str(path), "--db", str(db)]) == 2
+    assert "vendor" in capsys.readouterr().err
+
+    assert cli.main(["import", str(path), "--db", str(db), "--vendor", "Acme", "--rm", "Rita"]) == 0
+    con = store.open_store(db, read_only=True)
+    assert store.current_rows(con, "tickets")[["vendor", "rm"]].values.tolist() == [["Acme", "Rita"]]
+    con.close()
+
+
+def test_map_and_save_mapping_then_mapping_by_name(tmp_path, capsys):
+    db = tmp_path / "s.duckdb"
+    jan = csv_file(tmp_path / "jan.csv", ["Ref,Client,Kind,Logged At", "R1,Acme,Incident,05/01/2026 09:00"])
+    maps = ["--map", "ticket_id=Ref", "--map", "vendor=Client", "--map", "ticket_type=Kind"]
+    argv = ["import", str(jan), "--db", str(db), "--kind", "tickets", *maps, "--map", "opened_at=Logged At"]
+
+    assert cli.main([*argv, "--dayfirst", "--save-mapping", "Helpdesk"]) == 0
+    feb = csv_file(tmp_path / "feb.csv", ["Ref,Client,Kind,Logged At", "R2,Acme,Request,06/02/2026 09:00"])
+    assert (
+        cli.main(["import", str(feb), "--db", str(db), "--mapping", "Helpdesk", "--dayfirst", "--json"]) == 0
+    )
+
+    out = capsys.readouterr().out
+    assert json.loads(out[out.index("[") :])[0]["new"] == 1
+    con = store.open_store(db, read_only=True)
+    frame = store.current_rows(con, "tickets")
+    con.close()
+    assert frame["ticket_id"].tolist() == ["R1", "R2"]
+    assert frame["opened_at"].dt.strftime("%Y-%m-%d").tolist() == ["2026-01-05", "2026-02-06"]
+
+
+def test_an_unknown_mapping_name_is_a_one_line_error(tmp_path, capsys):
+    path = csv_file(tmp_path / "t.csv", TICKETS_CSV)
+    assert cli.main(["import", str(path), "--db", str(tmp_path / "s.duckdb"), "--mapping", "Nope"]) == 2
+    assert "no saved mapping named 'Nope'" in capsys.readouterr().err
+
+
+def test_demo_loads_sample_data_into_the_database(tmp_path, capsys, monkeypatch):
+    import functools
+
+    from rmdash import demo
+
+    # The CLI's demo is load_demo(db); here without refreshing the repository's sample templates.
+    monkeypatch.setattr(demo, "load_demo", functools.partial(demo.load_demo, samples_dir=None))
+    db = tmp_path / "demo.duckdb"
+
+    assert cli.main(["demo", "--db", str(db)]) == 0
+
+    assert f"demo data is in {db}" in capsys.readouterr().out
+    con = store.open_store(db, read_only=True)
+    kinds = {b.kind for b in store.list_batches(con)}
+    con.close()
+    assert {"tickets", "meetings", "surveys"} <= kinds

@@ -497,3 +497,10 @@ def test_opening_something_that_is_not_a_database_says_so(tmp_path):
 def test_reading_a_database_that_does_not_exist_says_what_to_do(tmp_path):
     with pytest.raises(RmdashError, match="there is no database at .*missing.duckdb; import a file"):
         store.open_store(tmp_path / "missing.duckdb", read_only=True)
+
+
+def test_skipped_sheet_notes_are_kept_with_the_batch(con, tmp_path):
+    plan = file_plan(tmp_path, "wb.xlsx", sheet_plan("tickets", [ticket("T1")]))
+    plan.skipped_sheets = ["Notes: no recognisable header"]
+    store.write_plans(con, [plan], ImportOptions())
+    assert store.list_batches(con)[0].warnings == ["not imported: Notes: no recognisable header"]
