@@ -504,3 +504,24 @@ def test_skipped_sheet_notes_are_kept_with_the_batch(con, tmp_path):
     plan.skipped_sheets = ["Notes: no recognisable header"]
     store.write_plans(con, [plan], ImportOptions())
     assert store.list_batches(con)[0].warnings == ["not imported: Notes: no recognisable header"]
+
+
+def test_undoing_a_later_contract_upload_brings_the_earlier_contract_back(con, tmp_path):
+    acme = {"vendor": "Acme", "at_risk_pct": 10}
+    write(con, tmp_path, "c1.xlsx", sheet_plan("contracts", [{**acme, "monthly_fee": 1000}]))
+    write(
+        con,
+        tmp_path,
+        "c2.xlsx",
+        sheet_plan(
+            "contracts",
+            [{**acme, "monthly_fee": 2000}, {"vendor": "Beta", "monthly_fee": 500, "at_risk_pct": 5}],
+        ),
+    )
+
+    store.set_active(con, 2, False, "tester")
+
+    assert store.current_rows(con, "contracts")[["vendor", "monthly_fee", "batch_id"]].values.tolist() == [
+        ["Acme", 1000.0, 1]
+    ]
+    assert store.verify_store(con) == []
