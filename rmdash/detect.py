@@ -52,8 +52,18 @@ class Preset:
     metadata: frozenset[str] = frozenset()  # folded
 
 
+_PRESETS: dict[int, list[Preset]] = {}
+
+
 def presets(schema: Schema) -> list[Preset]:
-    """Schema.presets typed, most specific (longest signature) first."""
+    """Schema.presets typed, most specific (longest signature) first (built once per schema)."""
+    key = id(schema.presets)
+    if key not in _PRESETS:
+        _PRESETS[key] = _typed_presets(schema)
+    return _PRESETS[key]
+
+
+def _typed_presets(schema: Schema) -> list[Preset]:
     out = [
         Preset(
             name=name,

@@ -47,11 +47,6 @@ def clean_text(arr: pa.Array, null_tokens: frozenset[str]) -> pa.Array:
     return pc.if_else(pc.fill_null(is_null_token, True), pa.scalar(None, pa.string()), arr)
 
 
-def fold_array(arr: pa.Array) -> pa.Array:
-    """Arrow counterpart of ``schema.fold`` (lower case, letters and digits only) for bulk comparisons."""
-    return pc.replace_substring_regex(pc.utf8_lower(arr), r"[^\p{L}\p{N}]+", "")
-
-
 def map_distinct(arr: pa.Array, mapper, out_type: pa.DataType) -> pa.Array:
     """Apply a Python function to each distinct non-null value once, then broadcast by index."""
     encoded = pc.dictionary_encode(arr)

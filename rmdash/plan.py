@@ -422,7 +422,7 @@ class _SheetPlanner:
     def _header_like_rows(self, table: pa.Table, cleaned: dict[int, pa.Array], n: int) -> np.ndarray:
         """A repeated header (page breaks in reports) or a label row such as Qualtrics' second row.
 
-        Candidates: a mapped cell equal (folded) to its own header. Confirmed
+        Candidates: a mapped cell equal to its own header. Confirmed
         when the key cell repeats its header, or at least two cells and half
         the row's non-blank cells do.
         """
@@ -430,7 +430,9 @@ class _SheetPlanner:
         for i, arr in cleaned.items():
             if i >= len(self.header) or self.header[i] is None:
                 continue
-            same = pc.equal(parse.fold_array(arr), fold(self.header[i]))
+            # exact (case-insensitive) copies first: folding every cell of a big sheet costs more
+            # than all the typing; the folded comparison then runs on these few rows only
+            same = pc.equal(pc.utf8_lower(arr), str(self.header[i]).strip().lower())
             candidates |= pc.fill_null(same, False).to_numpy(zero_copy_only=False)
         out = np.zeros(n, bool)
         if not candidates.any():
