@@ -994,7 +994,9 @@ def write_sheet(workbook: xlsxwriter.Workbook, name: str, columns: Sequence[Xlsx
 
 
 def _workbook(path: Path, created: datetime) -> xlsxwriter.Workbook:
-    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    # Shared strings (not constant_memory): the demo's ~55k rows repeat the same vendor,
+    # RM, type and category texts, so this is faster and smaller, and fits in memory easily.
+    wb = xlsxwriter.Workbook(str(path))
     # A fixed creation time keeps the bytes identical for identical data.
     wb.set_properties({"title": "rmdash", "author": "rmdash", "created": created})
     return wb

@@ -297,6 +297,21 @@ def test_the_ticket_template_is_a_sorted_sample_of_200_tickets(frames):
 # --------------------------------------------------------------------------- the real import
 
 
+@pytest.mark.slow
+def test_the_templates_import_back_cleanly_and_their_readme_sheets_are_skipped(frames, tmp_path):
+    pytest.importorskip("rmdash.plan", reason="the importer's planning stage has not landed yet")
+    from rmdash.importer import import_files
+    from rmdash.model import ImportOptions
+
+    paths = demo.write_sample_workbooks(frames, tmp_path / "samples")
+    summaries = import_files(tmp_path / "t.duckdb", paths, ImportOptions(who="test"))
+    assert sorted(s.kind for s in summaries) == sorted(KIND_NAMES)
+    assert all(s.rejected == 0 for s in summaries)
+    by_kind = {s.kind: s.new for s in summaries}
+    assert by_kind["tickets"] == 200
+    assert by_kind["meetings"] == len(frames["meetings"])
+
+
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory):
     pytest.importorskip("rmdash.plan", reason="the importer's planning stage has not landed yet")
@@ -306,6 +321,7 @@ def loaded(tmp_path_factory):
     return db, summaries, base
 
 
+@pytest.mark.slow
 def test_load_demo_imports_every_row_with_nothing_rejected(loaded, frames):
     from rmdash.db import open_db
 
@@ -325,11 +341,13 @@ def test_load_demo_imports_every_row_with_nothing_rejected(loaded, frames):
     assert sorted(p.name for p in (base / "samples").iterdir()) == sorted(f"{k}.xlsx" for k in KIND_NAMES)
 
 
+@pytest.mark.slow
 def test_ensure_demo_leaves_a_store_with_batches_alone(loaded):
     db, _, base = loaded
     assert demo.ensure_demo(db, end_month=END, samples_dir=None) == []
 
 
+@pytest.mark.slow
 def test_imported_values_round_trip_exactly(loaded, frames):
     from rmdash.db import open_db
 
@@ -353,6 +371,7 @@ def test_imported_values_round_trip_exactly(loaded, frames):
     assert np.array_equal(got["action_plan_shared"].fillna(False), want["action_plan_shared"].fillna(False))
 
 
+@pytest.mark.slow
 def test_demo_composites_tell_the_stories(loaded, stories):
     from rmdash.db import open_db
     from rmdash.kpi import compute_kpis
