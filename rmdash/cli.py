@@ -463,3 +463,119 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print_batches(summaries)
     print(f"\ndemo data is in {args.db}")
     return EXIT_OK
+
+
+# --------------------------------------------------------------------------- kpi, explain (rmdash.kpi, rmdash.explain)
+
+
+def _kpi_filters(p: argparse.ArgumentParser, required: bool) -> None:
+    p.add_argument("--grain", choices=["month", "quarter"], default="month")
+    p.add_argument("--vendor", metavar="V", required=required, help="one vendor")
+    p.add_argument("--rm", metavar="R", help="one relationship manager (without it: the vendor level)")
+    p.add_argument(
+        "--period", metavar="P", required=required, help="one period: 2026-09 (month) or 2026-Q3 (quarter)"
+    )
+    p.add_argument("--config", type=Path, metavar="FILE", help="KPI rules override (default: $RMDASH_CONFIG)")
+    _json_flag(p)
+
+
+def _kpi_arguments(p: argparse.ArgumentParser) -> None:
+    _kpi_filters(p, required=False)
+
+
+@command("kpi", "print the KPI table (composite, RAG, service credit, bonus)", _kpi_arguments)
+def _cmd_kpi(args: argparse.Namespace) -> int:
+    from rmdash.kpi import kpi_json
+
+    out = kpi_json(
+        args.db, args.grain, vendor=args.vendor, rm=args.rm, period=args.period, config=args.config
+    )
+    if args.json:
+        _print_json(out)
+        return EXIT_OK
+
+    def num(x):
+        return "" if x is None else f"{x:,.1f}"
+
+    rows = [
+        (
+            r["vendor"],
+            r["rm"] or "(vendor)",
+            r["period"],
+            num(r["composite"]),
+            r["rag"] or "",
+            num(r.get("service_credit")),
+            num(r.get("bonus")),
+        )
+        for r in out["rows"]
+    ]
+    print(format_table(("vendor", "rm", "period", "composite", "rag", "credit", "bonus"), rows))
+    return EXIT_OK
+
+
+def _explain_arguments(p: argparse.ArgumentParser) -> None:
+    _kpi_filters(p, required=True)
+    p.add_argument("--limit", type=int, default=5, help="failing rows shown per metric (default 5)")
+
+
+@command(
+    "explain", "every number behind one vendor/RM/period and the rows that failed it", _explain_arguments
+)
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from rmdash.explain import explain
+    from rmdash.rules import load_rules
+
+    rules = load_rules(args.config)
+    con = _open_existing(args.db, read_only=True)
+    try:
+        e = explain(
+            con,
+            args.vendor,
+            args.rm,
+            args.period,
+            args.grain,
+            rules=rules,
+            limit=None if args.json else args.limit,
+        )
+    finally:
+        con.close()
+    if args.json:
+        _print_json(e.to_json())
+        return EXIT_OK
+    who = args.vendor if args.rm is None else f"{args.vendor} / {args.rm}"
+    composite = "no score" if e.composite is None else f"{e.composite:.1f} ({e.rag})"
+    print(f"{who}, {args.period}: composite {composite}")
+    rows = [
+        (
+            m.metric,
+            m.component,
+            "" if pd.isna(m.value) else f"{m.value:.3f}",
+            m.n,
+            "" if pd.isna(m.score) else f"{m.score:.1f}",
+            m.target,
+            m.floor,
+            "" if pd.isna(m.contribution) else f"{m.contribution:.2f}",
+        )
+        for m in e.metrics.itertuples()
+    ]
+    print(format_table(("metric", "component", "value", "n", "score", "target", "floor", "points"), rows))
+    for name, failing in e.failing.items():
+        if not failing.empty:
+            print(f"\n{name}: {e.rules.metrics[name].failing}")
+            print(format_table(list(failing.columns), _display_cells(failing)))
+    return EXIT_OK
+
+
+def _display_cells(frame: pd.DataFrame) -> list[list[str]]:
+    """Cells as short text: numbers to 2 decimals, dates without a midnight time, blanks empty."""
+    out = pd.DataFrame(index=frame.index)
+    for name, column in frame.items():
+        if pd.api.types.is_datetime64_any_dtype(column):
+            midnight = (column.dropna() == column.dropna().dt.normalize()).all()
+            text = column.dt.strftime("%Y-%m-%d" if midnight else "%Y-%m-%d %H:%M")
+        elif pd.api.types.is_float_dtype(column):
+            text = column.map(lambda x: f"{x:.2f}".rstrip("0").rstrip("."))
+        else:
+            text = column.astype(object).map(str)
+        out[name] = text.where(column.notna(), "")
+    return out.values.tolist()

@@ -15,6 +15,7 @@ RM's rows appear.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 
@@ -43,6 +44,29 @@ class Explanation:
     metrics: pd.DataFrame  # metric, label, component, value, n, numerator, denominator, score, target, ...
     failing: dict[str, pd.DataFrame] = field(default_factory=dict)  # metric -> its failing rows
     rules: Rules | None = None
+
+    def to_json(self) -> dict:
+        """Plain JSON values (NaN -> null, dates as ISO text), for the CLI and downloads."""
+        return {
+            "vendor": self.vendor,
+            "rm": self.rm,
+            "period": self.period,
+            "grain": self.grain,
+            "composite": self.composite,
+            "rag": self.rag,
+            "low_sample": self.low_sample,
+            "at_risk": self.at_risk,
+            "service_credit": self.service_credit,
+            "bonus": self.bonus,
+            "components": _records(self.components),
+            "metrics": _records(self.metrics),
+            "failing": {name: _records(rows) for name, rows in self.failing.items()},
+        }
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    # pandas' own JSON writer turns NaN/NaT into null and timestamps into ISO text.
+    return json.loads(frame.to_json(orient="records", date_format="iso", date_unit="s"))
 
 
 def _none_if_nan(x) -> float | None:

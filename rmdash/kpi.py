@@ -664,16 +664,10 @@ def kpi_json(
     config: str | Path | None = None,
 ) -> dict:
     """The spec section 6 object for the CLI ``kpi --json`` command."""
-    from rmdash.db import open_db  # the CLI's entry point; keep module import light
+    from rmdash.store import open_store  # waits for another process's write lock; clear errors
 
     rules = load_rules(config)
-    path = Path(db_path)
-    if not path.exists():
-        raise RmdashError(f"database {path} not found: import data first or give --db")
-    try:
-        con = open_db(path, read_only=True)
-    except duckdb.Error as err:
-        raise RmdashError(f"cannot open database {path}: {str(err).splitlines()[0]}") from None
+    con = open_store(db_path, read_only=True)
     try:
         return compute_kpis(con, grain, rules, vendor=vendor, rm=rm, period=period).to_json()
     finally:

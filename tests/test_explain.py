@@ -147,3 +147,26 @@ def test_a_quarter_explains_the_pooled_rows(con):
     e = explain(con, "Acme", "Rita", "2026-Q1", "quarter")
     assert set(e.failing["response_on_time"]["ticket_id"]) == {"T-LATE", "R-NEVER"}
     assert e.period == "2026-Q1"
+
+
+def test_the_explain_command_prints_numbers_and_failing_rows(tmp_path, capsys):
+    import json
+
+    from rmdash.cli import main
+    from rmdash.db import open_db
+
+    db = tmp_path / "store.duckdb"
+    c = open_db(db)
+    ticket(c, ticket_id="T-LATE", priority=1, responded_at="2026-03-10 09:45")
+    c.close()
+    args = ["explain", "--db", str(db), "--vendor", "Acme", "--rm", "Rita", "--period", "2026-03"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Acme / Rita, 2026-03: composite")
+    assert "T-LATE" in text and "response_on_time: incidents and requests answered late or never" in text
+    assert main([*args, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["failing"]["response_on_time"][0]["ticket_id"] == "T-LATE"
+    assert out["failing"]["response_on_time"][0]["minutes_taken"] == 45.0
+    assert out["failing"]["response_on_time"][0]["opened_at"].startswith("2026-03-10T09:00")
+    assert main(["explain", "--db", str(db), "--vendor", "Acme"]) == 2  # --period is required

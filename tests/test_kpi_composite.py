@@ -257,7 +257,7 @@ def test_kpi_json_reads_a_database_file(tmp_path):
     c.close()
     out = kpi_json(db, "month", vendor="Acme")
     assert [r["metrics"]["escalation_rate"]["value"] for r in out["rows"]] == [1.0, 1.0]
-    with pytest.raises(RmdashError, match="not found"):
+    with pytest.raises(RmdashError, match="no database"):
         kpi_json(tmp_path / "missing.duckdb", "month")
 
 
@@ -280,3 +280,44 @@ def test_a_cached_table_is_a_copy_the_caller_may_change(tmp_path):
     mine.loc[0, "composite"] = -1.0
     assert compute_kpis(c).composite.loc[0, "composite"] != -1.0
     c.close()
+
+
+# ---------------------------------------------------------------- command line
+
+
+def test_the_kpi_command_prints_the_spec_json(tmp_path, capsys):
+    from kpi_fixtures import contract
+
+    from rmdash.cli import main
+
+    db = tmp_path / "store.duckdb"
+    c = open_db(db)
+    ticket(c, escalated=False, opened_at="2026-08-03 10:00")
+    ticket(c, vendor="Bolt", rm=None, opened_at="2026-09-03 10:00")
+    contract(c)
+    c.close()
+    assert main(["kpi", "--db", str(db), "--grain", "quarter", "--vendor", "Acme", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["grain"] == "quarter"
+    assert [(r["vendor"], r["rm"], r["period"]) for r in out["rows"]] == [
+        ("Acme", None, "2026-Q3"),
+        ("Acme", "Rita", "2026-Q3"),
+    ]
+    assert out["rows"][0]["metrics"]["escalation_rate"] == {"value": 0.0, "n": 1, "score": 100.0}
+    assert "service_credit" in out["rows"][0] and "service_credit" not in out["rows"][1]
+
+
+def test_the_kpi_command_without_json_prints_a_table_and_a_bad_period_is_one_line(tmp_path, capsys):
+    from rmdash.cli import main
+
+    db = tmp_path / "store.duckdb"
+    c = open_db(db)
+    ticket(c, escalated=False)
+    c.close()
+    assert main(["kpi", "--db", str(db)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["vendor", "rm", "period", "composite", "rag", "credit", "bonus"]
+    assert lines[1].split()[:5] == ["Acme", "(vendor)", "2026-03", "37.5", "red"]  # (25·0 + 15·100) / 40
+    assert main(["kpi", "--db", str(db), "--period", "March"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: period must look like 2026-09") and err.count("\n") == 1
