@@ -48,6 +48,16 @@ _TYPE_WORDS = {
 _IMPORT_ID = '{"ImportId"'
 
 
+class MissingColumn(ImportRefused):
+    """A required column the sheet lacks (or leaves empty): the upload page can offer a constant for it."""
+
+    def __init__(self, message: str, kind: str, column: str, sheet: str | None):
+        super().__init__(message)
+        self.kind = kind
+        self.column = column
+        self.sheet = sheet
+
+
 def plan_file(
     path: str | Path,
     options: ImportOptions,
@@ -281,8 +291,11 @@ class _SheetPlanner:
         have = set(self.cmap.positions) | set(self.constants) | self._derived_columns()
         for name in self.kind.required:
             if name not in have:
-                raise ImportRefused(
-                    f"{self.kind.name} {self.where} has no {name} column: pass {_fix_flag(name)}"
+                raise MissingColumn(
+                    f"{self.kind.name} {self.where} has no {name} column: pass {_fix_flag(name)}",
+                    self.kind.name,
+                    name,
+                    self.raw.name,
                 )
         if self.kind.at_least_one and not have.intersection(self.kind.at_least_one):
             raise ImportRefused(
@@ -620,9 +633,12 @@ class _SheetPlanner:
             blank = pc.is_null(texts[name]).to_numpy(zero_copy_only=False)
             if n and blank.all() and name in self.cmap.positions:
                 header = self.cmap.mapping[name]
-                raise ImportRefused(
+                raise MissingColumn(
                     f"{self.kind.name} {self.where}: column '{one_line(header, 40)}' ({name}) is empty: "
-                    f"pass {_fix_flag(name)}"
+                    f"pass {_fix_flag(name)}",
+                    self.kind.name,
+                    name,
+                    self.raw.name,
                 )
             self.problems.add(blank, f"{name}: blank (required)")
 

@@ -9,7 +9,6 @@ files (zip bombs, billion laughs, encrypted, legacy .xls...) by hand.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import random
 import struct
 import zipfile
@@ -466,16 +465,3 @@ def html_as_xls(path: Path) -> Path:
 def png_file(path: Path) -> Path:
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
     return path
-
-
-def xlsx_bytes_of(rows_by_sheet: dict[str, list[list]]) -> bytes:
-    """Workbook bytes in memory (for tests that only need the bytes)."""
-    buffer = io.BytesIO()
-    wb = openpyxl.Workbook()
-    wb.remove(wb.active)
-    for name, rows in rows_by_sheet.items():
-        ws = wb.create_sheet(name)
-        for row in rows:
-            ws.append(list(row))
-    wb.save(buffer)
-    return buffer.getvalue()

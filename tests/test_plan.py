@@ -12,7 +12,7 @@ import pytest
 
 from rmdash import detect
 from rmdash.model import ImportOptions, ImportRefused
-from rmdash.plan import plan_file
+from rmdash.plan import MissingColumn, plan_file
 from rmdash.readers import sha256_file
 from rmdash.schema import load_schema
 
@@ -253,6 +253,13 @@ def test_a_missing_required_column_is_refused_naming_it_and_the_flag_that_fixes_
     assert (
         refusal(path) == "tickets file 'tickets.csv' has no ticket_type column: pass --map ticket_type=HEADER"
     )
+
+
+def test_a_missing_required_column_tells_the_upload_page_which_column_to_offer_a_constant_for(tmp_path):
+    rows = [["Ticket ID", "Type", "Opened"], ["T1", "Incident", "2026-01-02"]]
+    with pytest.raises(MissingColumn) as caught:
+        plan(fb.write_xlsx(tmp_path / "x.xlsx", {"Tickets": rows}))
+    assert (caught.value.kind, caught.value.column, caught.value.sheet) == ("tickets", "vendor", "Tickets")
 
 
 def test_a_survey_without_any_question_score_column_is_refused(tmp_path):
