@@ -2,7 +2,7 @@
 
 `streamlit run app.py` (or `make run`). Opens the store at $RMDASH_DB, else
 data/rmdash.duckdb, and fills it with demo data on first start when it is
-empty. Every page is a file in pages/ that reads top to bottom: filters, one
+empty. Every page is a file in app_pages/ that reads top to bottom: filters, one
 call into rmdash.views, charts. Nothing here computes a number.
 """
 
@@ -11,20 +11,20 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# `pages.shell` must import the same way under `streamlit run` and AppTest.
+# `app_pages.shell` must import the same way under `streamlit run` and AppTest.
 _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 import streamlit as st  # noqa: E402
 
-from pages import shell  # noqa: E402
+from app_pages import shell  # noqa: E402
 
 st.set_page_config(page_title="rmdash · RM KPIs", page_icon=":material/handshake:", layout="wide")
 
 
 def _page(file: str, title: str, icon: str, **kw) -> st.Page:
-    return st.Page(f"pages/{file}", title=title, icon=f":material/{icon}:", **kw)
+    return st.Page(f"app_pages/{file}", title=title, icon=f":material/{icon}:", **kw)
 
 
 def _navigation(presenting: bool) -> dict[str, list]:

@@ -47,8 +47,8 @@ def _add_rag_bands(fig: go.Figure, bands: Mapping[str, float]) -> None:
         fig.add_annotation(
             text=theme.rag_label(rag),
             xref="paper",
-            x=1.0,
-            xanchor="right",
+            x=1.005,
+            xanchor="left",
             y=(lo + hi) / 2 if rag != "green" else (lo + 100.0) / 2,
             showarrow=False,
             font={"color": "#555555"},
@@ -72,6 +72,7 @@ def composite_trend(
         return _empty(title)
     fig = _figure(title)
     _add_rag_bands(fig, bands)
+    fig.update_layout(margin={"r": 110})  # room for the band labels right of the plot
     for name, part in data.sort_values("period_start").groupby(series, sort=True):
         name = str(name)
         fig.add_trace(
@@ -183,7 +184,7 @@ def component_heatmap(
     fig.add_trace(
         go.Heatmap(
             z=grid.to_numpy(),
-            x=[labels.get(c, c) for c in grid.columns],
+            x=[_wrap(labels.get(c, c)) for c in grid.columns],
             y=[_plain(i) for i in grid.index],
             text=text,
             texttemplate="%{text}",
@@ -229,7 +230,12 @@ def movement_waterfall(parts: pd.DataFrame, *, start_label: str, end_label: str,
             hovertemplate="%{x}: %{text}<extra></extra>",
         )
     )
-    fig.update_yaxes(title={"text": f"Composite, {start_label} → {end_label}"})
+    start = float(parts["value"].iloc[0]) if parts["kind"].iloc[0] == "start" else 0.0
+    levels = start + parts["value"].where(parts["kind"] == "part", 0.0).cumsum()
+    lo, hi = float(levels.min()), float(levels.max())
+    pad = max(3.0, (hi - lo) * 0.4)
+    fig.update_yaxes(title={"text": "Composite"}, range=[max(0.0, lo - pad), min(110.0, hi + pad)])
+    fig.update_xaxes(tickvals=list(parts["label"]), ticktext=[_wrap(x) for x in parts["label"]])
     return fig
 
 
@@ -256,12 +262,13 @@ def grouped_scores(
         )
         fig.add_trace(
             go.Bar(
-                x=[labels.get(g, g) for g in part[group]],
+                x=[_wrap(labels.get(g, g)) for g in part[group]],
                 y=part[value],
                 name=_plain(name),
                 marker={"color": color},
                 text=[f"{v:.0f}" for v in part[value]],
                 textposition="outside",
+                cliponaxis=False,
                 hovertemplate="%{fullData.name}<br>%{x}: %{y:.1f}<extra></extra>",
             )
         )
@@ -358,6 +365,19 @@ def side_by_side(
 
 def _period_order(frame: pd.DataFrame) -> list[str]:
     return list(frame.sort_values("period_start")["period"].astype(str).drop_duplicates())
+
+
+def _wrap(text: object, width: int = 14) -> str:
+    """Break a long axis label into lines (plain text, escaped) so it need not be rotated."""
+    words, lines, line = _plain(text).split(" "), [], ""
+    for word in words:
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    lines.append(line)
+    return "<br>".join(lines)
 
 
 def _plain(text: object) -> str:

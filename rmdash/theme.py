@@ -93,15 +93,23 @@ def _template(font_size: int) -> go.layout.Template:
     return go.layout.Template(
         layout={
             "font": {"family": FONT_FAMILY, "size": font_size, "color": "#1A1A1A"},
-            "title": {"font": {"size": round(font_size * 1.25)}, "x": 0.0, "xanchor": "left"},
+            "title": {
+                "font": {"size": round(font_size * 1.25)},
+                "x": 0.0,
+                "xanchor": "left",
+                "xref": "paper",
+                "y": 0.985,
+                "yanchor": "top",
+                "yref": "container",
+            },
             "colorway": list(OKABE_ITO),
             "paper_bgcolor": "white",
             "plot_bgcolor": "white",
             "xaxis": axis,
             "yaxis": axis,
-            "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0.0, "title": {"text": ""}},
+            "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.01, "x": 0.0, "title": {"text": ""}},
             "hoverlabel": {"font": {"size": font_size}},
-            "margin": {"l": 10, "r": 10, "t": 60, "b": 10},
+            "margin": {"l": 10, "r": 10, "t": 95, "b": 10},
         }
     )
 

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from pages import shell
-from pages import upload_widgets as ui
+from app_pages import shell
+from app_pages import upload_widgets as ui
 from rmdash import views
 
 f = shell.current_filters()

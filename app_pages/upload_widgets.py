@@ -17,7 +17,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages import shell
+from app_pages import shell
 from rmdash import views
 from rmdash.schema import load_schema
 

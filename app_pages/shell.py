@@ -37,10 +37,11 @@ GENERIC_ERROR = (
 PRESENT_CSS = """
 <style>
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
-[data-testid="stExpandSidebarButton"], [data-testid="stToolbar"],
-[data-testid="stDecoration"], [data-testid="stStatusWidget"] { display: none !important; }
+[data-testid="stExpandSidebarButton"], [data-testid="stToolbarActions"], [data-testid="stMainMenu"],
+[data-testid="stAppDeployButton"], [data-testid="stDecoration"], [data-testid="stStatusWidget"],
+[data-testid="stElementToolbar"] { display: none !important; }
 html { font-size: 125%; }
-[data-testid="stMainBlockContainer"] { padding-top: 3rem; max-width: 100%; }
+[data-testid="stMainBlockContainer"] { padding-top: 4rem; max-width: 100%; }
 </style>
 """
 
@@ -244,6 +245,11 @@ def show(fig, key: str | None = None) -> None:
     st.plotly_chart(fig, theme=None, key=key, config={"displaylogo": False})
 
 
+def table_height(frame) -> int:
+    """Pixels that show every row of a short table without a scrollbar."""
+    return 38 + 35 * max(len(frame), 1)
+
+
 def empty_state(message: str) -> None:
     """What to do when there is nothing to show: upload, use a template, or load the demo."""
     st.info(plain(message))
@@ -253,7 +259,7 @@ def empty_state(message: str) -> None:
         "- **Demo data**: `python -m rmdash demo --db <your database>` fills an empty store with realistic data."
     )
     if not is_presenting():
-        st.page_link("pages/upload.py", label="Go to Upload", icon=":material/upload:")
+        st.page_link("app_pages/upload.py", label="Go to Upload", icon=":material/upload:")
     if SAMPLES.is_dir():
         for sample in sorted(SAMPLES.glob("*.xlsx"))[:6]:
             st.download_button(

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages import shell
+from app_pages import shell
 from rmdash import charts, views
 
 f = shell.current_filters()

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages import shell
+from app_pages import shell
 from rmdash import views
 
 f = shell.current_filters()

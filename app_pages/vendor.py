@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages import shell
+from app_pages import shell
 from rmdash import charts, views
 
 f = shell.focus_filters()
@@ -49,6 +49,7 @@ st.dataframe(
     view.metrics,
     hide_index=True,
     width="stretch",
+    height=shell.table_height(view.metrics),
     column_config={"Score": st.column_config.ProgressColumn(min_value=0, max_value=100, format="%.1f")},
     key="vendor_metrics",
 )
@@ -57,7 +58,13 @@ shell.subheader(f"Relationship managers of {view.vendor}, {view.period}")
 if view.rm_table.empty:
     st.info("No rows of this vendor carry an RM in this period.")
 else:
-    st.dataframe(view.rm_table, hide_index=True, width="stretch", key="vendor_rms")
+    st.dataframe(
+        view.rm_table,
+        hide_index=True,
+        width="stretch",
+        column_config={"Composite": st.column_config.NumberColumn(format="%.1f")},
+        key="vendor_rms",
+    )
     shell.show(
         charts.grouped_scores(
             view.rm_scores,
