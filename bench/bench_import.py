@@ -1,0 +1,217 @@
+"""Benchmark: `python -m rmdash import` of one file vs the fastest raw read of the same file.
+
+Purpose: show what an import costs over what reading the file costs at all.
+Each measurement is a fresh subprocess (interpreter start included on both
+sides), run alternately so machine noise hits both alike:
+
+- import: ``python -m rmdash import FILE --db <fresh file>`` (end to end: safety
+  checks, header and kind detection, typing, validation, one transaction into
+  a new DuckDB store, raw archive);
+- limit, xlsx: fastexcel -> Arrow, every sheet, the library's own type
+  inference (the fastest xlsx reader measured here);
+- limit, CSV: ``pyarrow.csv.read_csv`` -> Arrow (multi-threaded, type
+  inference); DuckDB's ``read_csv`` is measured too and the faster of the two
+  is the limit.
+
+Peak memory is each child's own peak RSS (``os.wait4``'s rusage), so one
+measurement never inherits another's peak. Goals (docs/benchmarks.md): import
+time <= 1.5x the raw read's, peak RSS <= 2x the raw read's.
+
+Usage: ``.venv/bin/python -m bench.bench_import FILE [--runs N]``
+(``bench/out/100k/tickets.xlsx`` is written by ``python -m bench.generate --tickets 100000
+--out bench/out/100k --format xlsx --kinds tickets``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+
+IMPORT_TIME_GOAL = 1.5  # import / raw read, medians
+IMPORT_MEMORY_GOAL = 2.0  # import peak RSS / raw read peak RSS, medians
+
+_RAW_XLSX = """
+import sys, fastexcel
+reader = fastexcel.read_excel(sys.argv[1])
+rows = sum(reader.load_sheet(i).to_arrow().num_rows for i in range(len(reader.sheet_names)))
+print(rows)
+"""
+_RAW_CSV_PYARROW = """
+import sys, pyarrow.csv as pacsv
+print(pacsv.read_csv(sys.argv[1]).num_rows)
+"""
+_RAW_CSV_DUCKDB = """
+import sys, duckdb
+con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
+print(con.execute("SELECT * FROM read_csv(?)", [sys.argv[1]]).to_arrow_table().num_rows)
+"""
+
+
+@dataclass
+class Sample:
+    seconds: float
+    peak_mb: float
+
+
+@dataclass
+class Series:
+    """Repeated measurements of one command."""
+
+    label: str
+    samples: list[Sample] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> list[float]:
+        return [s.seconds for s in self.samples]
+
+    @property
+    def peak_mb(self) -> list[float]:
+        return [s.peak_mb for s in self.samples]
+
+    def median_s(self) -> float:
+        return statistics.median(self.seconds)
+
+    def median_mb(self) -> float:
+        return statistics.median(self.peak_mb)
+
+
+def run_child(argv: list[str], env: dict | None = None) -> Sample:
+    """Run a command to completion; its wall time and its own peak RSS (MB)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(  # noqa: S603 (our own interpreter and scripts)
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT, env=env
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
+    if proc.stderr:
+        proc.stderr.close()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[:4])}... exited {proc.returncode}: {err.strip()[-500:]}")
+    return Sample(seconds=elapsed, peak_mb=usage.ru_maxrss / 1024)  # Linux: ru_maxrss in KiB
+
+
+def raw_readers(path: Path) -> dict[str, list[str]]:
+    """The raw-read commands for a file: label -> argv."""
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        return {"fastexcel -> Arrow": [PYTHON, "-c", _RAW_XLSX, str(path)]}
+    return {
+        "pyarrow.csv -> Arrow": [PYTHON, "-c", _RAW_CSV_PYARROW, str(path)],
+        "DuckDB read_csv -> Arrow": [PYTHON, "-c", _RAW_CSV_DUCKDB, str(path)],
+    }
+
+
+def import_argv(path: Path, db: Path) -> list[str]:
+    return [PYTHON, "-m", "rmdash", "import", str(path), "--db", str(db)]
+
+
+@dataclass
+class ImportResult:
+    file: Path
+    rows: int | None
+    size_mb: float
+    runs: int
+    imports: Series
+    raws: dict[str, Series]
+    db_mb: float = 0.0
+
+    @property
+    def limit(self) -> Series:
+        """The fastest raw reader (by median time)."""
+        return min(self.raws.values(), key=Series.median_s)
+
+    @property
+    def time_ratio(self) -> float:
+        return self.imports.median_s() / self.limit.median_s()
+
+    @property
+    def memory_ratio(self) -> float:
+        return self.imports.median_mb() / self.limit.median_mb()
+
+    @property
+    def meets_time(self) -> bool:
+        return self.time_ratio <= IMPORT_TIME_GOAL
+
+    @property
+    def meets_memory(self) -> bool:
+        return self.memory_ratio <= IMPORT_MEMORY_GOAL
+
+
+def measure(
+    path: str | Path, runs: int = 3, rows: int | None = None, work_dir: Path | None = None
+) -> ImportResult:
+    """Alternate `runs` imports (each into a fresh store) with `runs` of every raw reader."""
+    path = Path(path).resolve()
+    raws = {label: Series(label) for label in raw_readers(path)}
+    imports = Series("rmdash import")
+    db_mb = 0.0
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
+        for i in range(runs):
+            for label, argv in raw_readers(path).items():
+                raws[label].samples.append(run_child(argv, env))
+            store_dir = Path(tmp) / f"run{i}"
+            store_dir.mkdir()
+            db = store_dir / "bench.duckdb"
+            imports.samples.append(run_child(import_argv(path, db), env))
+            db_mb = sum(f.stat().st_size for f in store_dir.rglob("*") if f.is_file()) / 2**20
+            shutil.rmtree(store_dir)
+    return ImportResult(
+        file=path,
+        rows=rows,
+        size_mb=path.stat().st_size / 2**20,
+        runs=runs,
+        imports=imports,
+        raws=raws,
+        db_mb=db_mb,
+    )
+
+
+def stats(xs: list[float], fmt: str = "{:.2f}") -> str:
+    return " / ".join(fmt.format(x) for x in (min(xs), statistics.median(xs), max(xs)))
+
+
+def describe(result: ImportResult) -> str:
+    """Plain-text lines for a terminal."""
+    lines = [f"{result.file.name} ({result.size_mb:.1f} MB), {result.runs} runs, min / median / max"]
+    for series in (result.imports, *result.raws.values()):
+        lines.append(
+            f"  {series.label:<26} {stats(series.seconds)} s   peak RSS {stats(series.peak_mb, '{:.0f}')} MB"
+        )
+    lines.append(
+        f"  time ratio {result.time_ratio:.2f}x (goal <= {IMPORT_TIME_GOAL}x: "
+        f"{'met' if result.meets_time else 'MISSED'}), memory ratio {result.memory_ratio:.2f}x "
+        f"(goal <= {IMPORT_MEMORY_GOAL}x: {'met' if result.meets_memory else 'MISSED'}); "
+        f"limit = {result.limit.label}"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bench_import", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("file", type=Path, help="an xlsx or csv file to import")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each command (at least 3)")
+    args = parser.parse_args(argv)
+    if not args.file.exists():
+        parser.error(f"{args.file} does not exist; write it with python -m bench.generate")
+    print(describe(measure(args.file, max(3, args.runs))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
