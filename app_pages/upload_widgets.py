@@ -99,7 +99,8 @@ def file_controls(upload: views.UploadFile, view: views.UploadView) -> None:
             key=f"up_map_{fid}",
             format_func=lambda m: m or "None (detect)",
         )
-    kinds = {s.kind for s in upload.sheets} | ({upload.options.kind} if upload.options.kind else set())
+    kinds = {s.kind for s in upload.sheets} | set(upload.missing.values())
+    kinds |= {upload.options.kind} if upload.options.kind else set()
     if "surveys" in kinds:
         map_col.selectbox(
             "Survey scale",
@@ -107,7 +108,7 @@ def file_controls(upload: views.UploadFile, view: views.UploadView) -> None:
             key=f"up_scale_{fid}",
             format_func=lambda s: s or "Default (1-5)",
         )
-    missing = _missing_columns(upload, kinds)
+    missing = _missing_columns(upload)
     if missing:
         st.caption(
             "Columns the file lacks: give a value that holds for every row (e.g. the vendor of this export)."
@@ -117,21 +118,18 @@ def file_controls(upload: views.UploadFile, view: views.UploadView) -> None:
             cols[i % len(cols)].text_input(col, key=f"up_const_{fid}_{col}")
 
 
-def _missing_columns(upload: views.UploadFile, kinds: set[str]) -> list[str]:
-    """Required columns (and rm) no sheet maps, plus any column already given a constant."""
-    schema = load_schema()
+def _missing_columns(upload: views.UploadFile) -> list[str]:
+    """Columns to offer a constant for: what the plan says is missing, the vendor and RM when a
+    sheet has no such column, and any column that already has a constant."""
     mapped = {
         c
         for s in upload.sheets
         for c, h in zip(s.mapping["Column"], s.mapping["Header in file"], strict=True)
         if h and not str(h).startswith("=")
     }
-    wanted = []
-    for kind in sorted(kinds) or ["tickets"]:
-        k = schema.kind(kind)
-        wanted += [c.name for c in k.columns if (c.required or c.name == "rm") and c.name not in mapped]
-    if upload.error and not upload.sheets:
-        wanted += ["vendor", "rm"]
+    wanted = list(upload.missing)
+    if upload.sheets:
+        wanted += [c for c in ("vendor", "rm") if c not in mapped]
     wanted += list(upload.options.constants)
     return list(dict.fromkeys(wanted))
 
@@ -142,6 +140,7 @@ def mapping_editor(upload: views.UploadFile, index: int, sheet: views.SheetRepor
         sheet.mapping,
         hide_index=True,
         width="stretch",
+        height=shell.table_height(sheet.mapping),
         disabled=["Column", "Required"],
         column_config={
             "Header in file": st.column_config.SelectboxColumn(

@@ -25,18 +25,19 @@ shell.show(
     key="vendor_trend",
 )
 lo, hi = view.compare
-if len(view.periods) > 1 and not shell.is_presenting():
-    left, right = st.columns(2)
-    with left:
-        shell.choose("Movement from", view.periods, lo, key="vendor_from")
-    with right:
-        shell.choose("to", view.periods, hi, key="vendor_to")
-shell.show(
-    charts.movement_waterfall(
-        view.movement, start_label=lo, end_label=hi, title=f"Why the composite moved, {lo} → {hi}"
-    ),
-    key="vendor_waterfall",
-)
+if len(view.periods) > 1:
+    if not shell.is_presenting():
+        left, right = st.columns(2)
+        with left:
+            shell.choose("Movement from", view.periods, lo, key="vendor_from")
+        with right:
+            shell.choose("to", view.periods, hi, key="vendor_to")
+    shell.show(
+        charts.movement_waterfall(
+            view.movement, start_label=lo, end_label=hi, title=f"Why the composite moved, {lo} → {hi}"
+        ),
+        key="vendor_waterfall",
+    )
 if shell.is_presenting():
     st.stop()  # one headline per screen
 

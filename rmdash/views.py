@@ -866,6 +866,7 @@ class UploadFile:
     plan: FilePlan | None = None
     error: str | None = None  # why the file cannot be imported as it is
     sheets: list[SheetReport] = field(default_factory=list)
+    missing: dict[str, str] = field(default_factory=dict)  # column the file lacks -> its kind
 
 
 @dataclass
@@ -941,7 +942,7 @@ def upload_view(
 
 def _plan_upload(name, path, options: ImportOptions, saved, cache: dict | None) -> UploadFile:
     """Plan one file (nothing written); ``cache`` keeps the newest plan per file name across reruns."""
-    from rmdash.plan import plan_file
+    from rmdash.plan import MissingColumn, plan_file
 
     key = (path, repr(options), repr(saved))
     upload = UploadFile(name=name, options=options)
@@ -953,6 +954,11 @@ def _plan_upload(name, path, options: ImportOptions, saved, cache: dict | None) 
             plan = plan_file(path, options, saved_mappings=saved, display_name=name)
             if cache is not None:
                 cache[name] = (key, plan)
+    except MissingColumn as err:
+        upload.missing = {err.column: err.kind}
+        where = f"sheet '{err.sheet}'" if err.sheet else "the file"
+        upload.error = f"{where} looks like {err.kind} but has no {err.column} column: give its value below"
+        return upload
     except RmdashError as err:
         upload.error = str(err).splitlines()[0]
         return upload
