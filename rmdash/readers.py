@@ -18,6 +18,7 @@ text. Row numbers are the ones Excel shows (1-based, title rows included).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -61,6 +62,11 @@ _NOT_SPREADSHEETS = {
 _CSV_DELIMITERS = (",", ";", "\t", "|")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _XML_PART = re.compile(r"\.(xml|rels|vml)$", re.IGNORECASE)
+
+# Python's csv module refuses a field over 128 KiB; an export may carry a long
+# text cell (plan cuts cells to Excel's own limit), so allow any field a file
+# under the size limit can hold.
+csv.field_size_limit(MAX_FILE_BYTES)
 
 
 def sha256_file(path: str | Path) -> str:
@@ -292,10 +298,21 @@ def _pyarrow_csv(body: str, delimiter: str, width: int) -> pa.Table | None:
         ignore_empty_lines=False,  # keep blank lines so row numbers stay the sheet's
         invalid_row_handler=on_invalid,
     )
+    data = body.encode("utf-8")
     try:
-        table = pacsv.read_csv(
-            io.BytesIO(body.encode("utf-8")), read_options=read, parse_options=parse, convert_options=convert
-        )
+        try:
+            table = pacsv.read_csv(
+                io.BytesIO(data), read_options=read, parse_options=parse, convert_options=convert
+            )
+        except pa.ArrowInvalid as err:
+            if "straddl" not in str(err):
+                raise
+            # one row (a very long cell) is larger than a block: read the body as one block
+            ragged.clear()
+            read.block_size = len(data) + 1
+            table = pacsv.read_csv(
+                io.BytesIO(data), read_options=read, parse_options=parse, convert_options=convert
+            )
     except pa.ArrowInvalid as err:
         raise ImportRefused("the CSV file cannot be parsed (damaged or not a CSV): check the file") from err
     return None if ragged else table
@@ -521,10 +538,10 @@ def _decode_text(data: bytes, label: str) -> str:
             f"'{label}' is not a text or spreadsheet file: upload an .xlsx, .xlsm or .csv file"
         )
     else:
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            text = _decode(data, "cp1252", label)
+        # UTF-8, with any byte that is not UTF-8 read as cp1252: a pure cp1252 file
+        # reads as cp1252, and a file whose rows were saved in both (rows pasted
+        # from two systems) keeps every name right instead of turning 'é' into 'Ã©'.
+        text = _decode(data, "utf-8", label, errors=_CP1252_FALLBACK)
     sample = text[:65536]
     if len(_CONTROL.findall(sample)) > max(2, len(sample) // 200):
         raise ImportRefused(
@@ -539,9 +556,18 @@ def _decode_text(data: bytes, label: str) -> str:
     return text
 
 
-def _decode(data: bytes, encoding: str, label: str) -> str:
+def _cp1252_bytes(err: UnicodeDecodeError) -> tuple[str, int]:
+    """Decode error handler: the bytes UTF-8 could not read, read as cp1252 (strict)."""
+    return err.object[err.start : err.end].decode("cp1252"), err.end
+
+
+_CP1252_FALLBACK = "rmdash-cp1252-fallback"
+codecs.register_error(_CP1252_FALLBACK, _cp1252_bytes)
+
+
+def _decode(data: bytes, encoding: str, label: str, errors: str = "strict") -> str:
     try:
-        return data.decode(encoding)
+        return data.decode(encoding, errors)
     except UnicodeDecodeError as err:
         raise ImportRefused(
             f"'{label}' is not readable text (unknown encoding or binary): save it as CSV UTF-8 and upload again"
