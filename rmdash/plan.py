@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 
 from rmdash import detect, parse
 from rmdash.model import FilePlan, ImportOptions, ImportRefused, SheetPlan
-from rmdash.readers import HEAD_ROWS, RawSheet, one_line, open_sheets, sha256_file
+from rmdash.readers import HEAD_ROWS, RawSheet, column_letter, one_line, open_sheets, sha256_file
 from rmdash.schema import Column, Kind, Schema, fold, load_schema
 
 # The CLI's flags that set a constant for a column (spec section 6); every
@@ -46,6 +46,7 @@ _TYPE_WORDS = {
     "bool": "yes/no",
 }
 _IMPORT_ID = '{"ImportId"'
+MAX_CELL_CHARS = 32_767  # Excel's own limit for the text of one cell
 
 
 class MissingColumn(ImportRefused):
@@ -233,6 +234,7 @@ class _SheetPlanner:
         )
         self.constants = self._constants()
         self.header = header
+        self._warn_duplicate_headers()
         self._check_required_columns()
         table, first_row_no = self.raw.rows_from(choice.row + 1)
         return self._build(table, first_row_no)
@@ -360,7 +362,36 @@ class _SheetPlanner:
         )
 
     def _clean(self, table: pa.Table, index: int) -> pa.Array:
-        return parse.clean_text(table.column(index).combine_chunks(), self.schema.null_tokens)
+        return self._cut_long_cells(
+            parse.clean_text(table.column(index).combine_chunks(), self.schema.null_tokens), index
+        )
+
+    def _cut_long_cells(self, cells: pa.Array, index: int) -> pa.Array:
+        """Text longer than Excel's cell limit is cut to it (the original stays in the raw archive).
+
+        Only a tool, never Excel, writes such a cell; kept whole it would bloat
+        every table and download that shows the column.
+        """
+        too_long = pc.fill_null(pc.greater(pc.utf8_length(cells), MAX_CELL_CHARS), False)
+        count = pc.sum(too_long).as_py() or 0
+        if not count:
+            return cells
+        self.warnings.append(
+            f"'{one_line(self.header[index], 40)}': {count} cell(s) longer than {MAX_CELL_CHARS:,} characters "
+            "(Excel's limit) cut to that length; the original file is kept in the archive"
+        )
+        return pc.if_else(too_long, pc.utf8_slice_codeunits(cells, 0, MAX_CELL_CHARS), cells)
+
+    def _warn_duplicate_headers(self) -> None:
+        """A header used twice: the first column is imported, the user is told which."""
+        folded = [fold(c) if c else "" for c in self.header]
+        for canonical, index in self.cmap.positions.items():
+            twins = [column_letter(i) for i, f in enumerate(folded) if f == folded[index] and i != index]
+            if twins:
+                self.warnings.append(
+                    f"{canonical}: the header '{one_line(self.header[index], 40)}' appears more than once; "
+                    f"column {column_letter(index)} is imported, column {', '.join(twins)} only kept in the archive"
+                )
 
     def _header_index(self, header: str) -> int | None:
         target = fold(header)
