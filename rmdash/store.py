@@ -392,6 +392,16 @@ def _refuse_empty_files(plans: Sequence[FilePlan]) -> None:
         if not plan.sheets:
             why = "; ".join(plan.skipped_sheets) or "no sheet with a recognisable header"
             raise ImportRefused(f"{plan.file_name}: nothing to import ({why})")
+    if all(_is_empty_sheet(s) for p in plans for s in p.sheets):
+        names = ", ".join(p.file_name for p in plans)
+        raise ImportRefused(
+            f"{names}: nothing to import (a header but no data rows): export the data again with its rows"
+        )
+
+
+def _is_empty_sheet(sheet: SheetPlan) -> bool:
+    """A header and nothing below it (no accepted and no rejected rows): never a batch."""
+    return len(sheet.rows) == 0 and len(sheet.rejected) == 0
 
 
 def _refuse_rejected(plans: Sequence[FilePlan]) -> None:
@@ -451,6 +461,8 @@ def _write_sheet(
     con, plan: FilePlan, sheet: SheetPlan, options: ImportOptions, at: datetime, notes: list[str]
 ) -> BatchSummary:
     kind = _kind(sheet.kind)
+    if _is_empty_sheet(sheet):
+        return _empty_sheet_summary(plan, sheet, kind, notes)
     _stage_rows(con, kind, sheet.rows)
     content = _content_sha256(con, kind, sheet.rejected)
     duplicate = _find_identical(con, content)
@@ -563,6 +575,21 @@ def _duplicate_summary(
         unchanged=len(sheet.rows),
         duplicate_of=batch_id,
         warnings=[message],
+    )
+
+
+def _empty_sheet_summary(plan: FilePlan, sheet: SheetPlan, kind: Kind, notes: list[str]) -> BatchSummary:
+    """A sheet with a header and no rows beside sheets with data: reported, not a batch."""
+    warnings = [w for w in sheet.warnings if w != "no data rows below the header"]
+    return BatchSummary(
+        batch_id=None,
+        file=plan.file_name,
+        sheet=sheet.sheet,
+        kind=kind.name,
+        sha256=plan.sha256,
+        active=False,
+        skipped=sheet.skipped,
+        warnings=["no data rows below the header: nothing imported", *warnings, *notes],
     )
 
 
