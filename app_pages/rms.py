@@ -44,7 +44,12 @@ st.dataframe(
 )
 shell.show(
     charts.composite_trend(
-        view.trend, view.frame.colors, view.frame.bands, series="RM", title="RM composite over time"
+        view.trend,
+        view.frame.colors,
+        view.frame.bands,
+        series="RM",
+        color_by="vendor",
+        title="RM composite over time",
     ),
     key="rm_trend",
 )

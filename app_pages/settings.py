@@ -21,7 +21,9 @@ sliders, result = st.columns([2, 3])
 with sliders:
     st.caption("Component weights (relative: they need not add up to 100)")
     for comp, w in view.weights.items():
-        st.slider(view.frame.component_labels[comp], 0.0, 100.0, float(w), 1.0, key=f"w_{comp}")
+        st.slider(
+            view.frame.component_labels[comp], 0.0, 100.0, float(w), 1.0, format="%.0f", key=f"w_{comp}"
+        )
     with st.expander("Metric targets (the value that scores 100)"):
         for metric, t in view.targets.items():
             lo, hi, step = view.target_ranges[metric]

@@ -18,6 +18,18 @@ import plotly.graph_objects as go
 from rmdash import theme
 
 SCORE_AXIS = {"range": [0, 104], "title": {"text": "Score (0–100)"}}
+DASHES = ("solid", "dash", "dot", "dashdot")
+
+
+def _legend_room(fig: go.Figure, chars_per_row: int = 110) -> go.Figure:
+    """Grow the top margin with the legend's rows so a long legend never covers the title."""
+    names = [str(t.name or "") for t in fig.data if t.showlegend is not False]
+    if len(names) < 2:
+        return fig
+    per_row = max(1, chars_per_row // (max(len(n) for n in names) + 6))
+    rows = -(-len(names) // per_row)
+    fig.update_layout(margin={"t": 70 + 26 * rows}, height=(fig.layout.height or 420) + 26 * (rows - 1))
+    return fig
 
 
 def _figure(title: str, height: int = 420) -> go.Figure:
@@ -61,11 +73,14 @@ def composite_trend(
     bands: Mapping[str, float],
     *,
     series: str = "vendor",
+    color_by: str | None = None,
     title: str = "Composite RM KPI over time",
 ) -> go.Figure:
-    """One line per vendor (or per ``series`` column, e.g. rm) of the composite, over RAG bands.
+    """One line per vendor (or per ``series`` column, e.g. an RM label) of the composite, over RAG bands.
 
     Markers take the RAG shape (circle / triangle / cross) and hover text the RAG word.
+    With ``color_by`` (e.g. "vendor") a line takes that column's colour and
+    lines of the same colour differ by dash (an RM keeps the vendor's colour).
     """
     data = composite.dropna(subset=["composite"])
     if data.empty:
@@ -73,15 +88,19 @@ def composite_trend(
     fig = _figure(title)
     _add_rag_bands(fig, bands)
     fig.update_layout(margin={"r": 110})  # room for the band labels right of the plot
+    dashes: dict[str, int] = {}
     for name, part in data.sort_values("period_start").groupby(series, sort=True):
         name = str(name)
+        key = str(part[color_by].iloc[0]) if color_by else name
+        dash = DASHES[dashes.setdefault(key, 0) % len(DASHES)]
+        dashes[key] += 1
         fig.add_trace(
             go.Scatter(
                 x=part["period"],
                 y=part["composite"],
                 name=_plain(name),
                 mode="lines+markers",
-                line={"color": theme.color_for(name, colors), "width": 3},
+                line={"color": theme.color_for(key, colors), "width": 3, "dash": dash},
                 marker={
                     "size": 11,
                     "symbol": [theme.RAG_MARKERS.get(r, "circle-open") for r in part["rag"]],
@@ -92,7 +111,7 @@ def composite_trend(
         )
     fig.update_yaxes(**SCORE_AXIS)
     fig.update_xaxes(type="category", categoryorder="array", categoryarray=_period_order(data))
-    return fig
+    return _legend_room(fig)
 
 
 def component_trends(components: pd.DataFrame, labels: Mapping[str, str], title: str) -> go.Figure:
@@ -121,7 +140,7 @@ def component_trends(components: pd.DataFrame, labels: Mapping[str, str], title:
         )
     fig.update_yaxes(**SCORE_AXIS)
     fig.update_xaxes(type="category", categoryorder="array", categoryarray=_period_order(data))
-    return fig
+    return _legend_room(fig)
 
 
 def metric_trend(
@@ -154,7 +173,7 @@ def metric_trend(
         )
     fig.update_yaxes(tickformat=".0%" if percent else None, rangemode="tozero")
     fig.update_xaxes(type="category", categoryorder="array", categoryarray=_period_order(data))
-    return fig
+    return _legend_room(fig)
 
 
 def component_heatmap(
@@ -197,7 +216,7 @@ def component_heatmap(
             ygap=3,
         )
     )
-    fig.update_xaxes(showgrid=False, side="top")
+    fig.update_xaxes(showgrid=False)
     fig.update_yaxes(showgrid=False)
     return fig
 
@@ -273,8 +292,8 @@ def grouped_scores(
             )
         )
     fig.update_layout(barmode="group")
-    fig.update_yaxes(**SCORE_AXIS)
-    return fig
+    fig.update_yaxes(**{**SCORE_AXIS, "range": [0, 112]})  # room for the value above a full bar
+    return _legend_room(fig)
 
 
 def ranking(

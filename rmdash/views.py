@@ -194,7 +194,7 @@ def _league(kpis, trend, comps, period, previous) -> pd.DataFrame:
     rows = []
     for vendor, r in now.iterrows():
         series = trend[trend["vendor"] == vendor].sort_values("period_start")["composite"].dropna()
-        change = r["composite"] - before.get(vendor, float("nan"))
+        change = round(r["composite"] - before.get(vendor, float("nan")), 1) + 0.0  # no "-0.0"
         cur = r["currency"] if isinstance(r.get("currency"), str) else ""
         rows.append(
             {
