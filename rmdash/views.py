@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 
-from rmdash import explain, movement, store, theme
+from rmdash import explain, exports, movement, store, theme
 from rmdash import filters as flt
 from rmdash import rules as rules_mod
 from rmdash.filters import Filters
@@ -799,43 +799,17 @@ def data_view(con, f: Filters, kpis=None, kind: str = "tickets") -> DataView:
     return view
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def _neutralised(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text cells that a spreadsheet would run as a formula get a leading apostrophe (OWASP CSV injection)."""
-    out = frame.copy()
-    for col in out.columns:
-        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            text = out[col]
-            risky = text.notna() & text.astype(str).str.startswith(_FORMULA_START)
-            out[col] = text.where(~risky, "'" + text.astype(str))
-    return out
-
-
-def _csv_bytes(frame: pd.DataFrame) -> bytes:
-    return _neutralised(frame).to_csv(index=False).encode("utf-8-sig")
-
-
-def _xlsx_bytes(frame: pd.DataFrame, sheet: str) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    with pd.ExcelWriter(
-        buf, engine="xlsxwriter", engine_kwargs={"options": {"strings_to_formulas": False}}
-    ) as xl:
-        _neutralised(frame).to_excel(xl, sheet_name=sheet[:31], index=False)
-    return buf.getvalue()
-
-
 def table_downloads(
     frame: pd.DataFrame, stem: str, sheet: str
 ) -> dict[str, tuple[Callable[[], bytes], str, str]]:
     """CSV and XLSX files of a table, made only when asked for; formula-looking text neutralised."""
     return {
-        "Download CSV": (functools.partial(_csv_bytes, frame), f"{stem}.csv", "text/csv"),
-        "Download XLSX": (functools.partial(_xlsx_bytes, frame, sheet), f"{stem}.xlsx", XLSX_MIME),
+        "Download CSV": (functools.partial(exports.to_csv_bytes, frame), f"{stem}.csv", exports.CSV_MIME),
+        "Download XLSX": (
+            functools.partial(exports.to_xlsx_bytes, frame, sheet),
+            f"{stem}.xlsx",
+            exports.XLSX_MIME,
+        ),
     }
 
 
