@@ -71,7 +71,8 @@ def generate(con: duckdb.DuckDBPyConnection, tickets: int) -> dict[str, int]:
         SELECT 'M' || i, vendor, rm, 'Monthly service review', CAST(t0 AS DATE),
             CASE WHEN random() < 0.1 THEN NULL ELSE CAST(t0 AS DATE) + CAST(random() * 10 AS INTEGER) END,
             'Head of IT; CFO; Service Owner',
-            CASE WHEN random() < 0.3 THEN 'head of it; cfo' ELSE 'Head of IT;CFO;Service Owner' END,
+            ['Head of IT;CFO;Service Owner', 'head of it; cfo', 'CFO', 'Service Owner; Head of IT ',
+             'Head of IT; CFO; Service Owner; Intern', NULL][1 + CAST(floor(random() * 6) AS INTEGER)],
             CAST(t0 AS DATE) + 5,
             CASE WHEN random() < 0.1 THEN NULL ELSE CAST(t0 AS DATE) + CAST(random() * 8 AS INTEGER) END
         FROM (SELECT i, {_COMMON} FROM range({8_640 * scale}) t(i))
