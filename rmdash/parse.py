@@ -41,10 +41,79 @@ DEFAULT_DATE_ORDER = "dayfirst"  # spec: an ambiguous column states its assumpti
 
 
 def clean_text(arr: pa.Array, null_tokens: frozenset[str]) -> pa.Array:
-    """Trimmed text; empty cells and null tokens (``?``, ``N/A``, ``-``...) become null."""
-    arr = pc.utf8_trim_whitespace(arr.cast(pa.string()))
-    is_null_token = pc.is_in(pc.utf8_lower(arr), value_set=pa.array(sorted(null_tokens), pa.string()))
-    return pc.if_else(pc.fill_null(is_null_token, True), pa.scalar(None, pa.string()), arr)
+    """Trimmed text; empty cells and null tokens (``?``, ``N/A``, ``-``...) become null.
+
+    Cost matters here (every mapped cell of every upload passes through), so
+    the bytes are looked at first: the trim runs only when some value starts
+    or ends with a byte that could be whitespace, and the token lookup only
+    over values short enough to be a token.
+    """
+    arr = arr.cast(pa.string())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    view = _Utf8View(arr)
+    if view.any_edge_byte_outside_printable_ascii():
+        arr = pc.utf8_trim_whitespace(arr)
+        view = _Utf8View(arr)
+    # A token is a few characters; a character that lower-cases to ASCII takes at most 3 bytes.
+    longest = 3 * max((len(t) for t in null_tokens), default=0)
+    short = np.flatnonzero(view.valid & (view.lengths <= longest))
+    if short.size == 0:
+        return arr
+    tokens = pa.array(sorted(null_tokens), pa.string())
+    is_token = pc.is_in(pc.utf8_lower(arr.take(short)), value_set=tokens).to_numpy(zero_copy_only=False)
+    if not is_token.any():
+        return arr
+    blank = np.zeros(len(arr), bool)
+    blank[short[is_token]] = True
+    return pc.if_else(pa.array(blank), pa.scalar(None, pa.string()), arr)
+
+
+class _Utf8View:
+    """The bytes of an Arrow string array as numpy: start and length of every value (no copy)."""
+
+    def __init__(self, arr: pa.Array):
+        n = len(arr)
+        buffers = arr.buffers()
+        if buffers[1] is None:  # no value buffer at all: every value is null
+            offsets = np.zeros(n + 1, np.int32)
+        else:
+            offsets = np.frombuffer(buffers[1], dtype=np.int32)[arr.offset : arr.offset + n + 1]
+        data = buffers[2] if len(buffers) > 2 else None
+        self.data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+        self.starts = offsets[:-1]
+        self.lengths = np.diff(offsets)
+        self.valid = pc.is_valid(arr).to_numpy(zero_copy_only=False) if arr.null_count else np.ones(n, bool)
+
+    def any_edge_byte_outside_printable_ascii(self) -> bool:
+        """True when some value's first or last byte is a control, space or non-ASCII byte."""
+        rows = self.valid & (self.lengths > 0)
+        if not rows.any():
+            return False
+        first = self.data[self.starts[rows]]
+        last = self.data[self.starts[rows] + self.lengths[rows] - 1]
+        return bool(((first <= 0x20) | (first >= 0x7F) | (last <= 0x20) | (last >= 0x7F)).any())
+
+    def fixed_width(self, pattern: str) -> tuple[np.ndarray, np.ndarray]:
+        """Rows whose bytes fit ``pattern`` exactly ('9' = any ASCII digit, other characters as
+        written), and their digits as an (rows, digits) int array, in pattern order."""
+        width = len(pattern)
+        rows = np.flatnonzero(self.valid & (self.lengths == width))
+        if rows.size == 0:
+            return rows, np.zeros((0, pattern.count("9")), np.int64)
+        chars = self.data[self.starts[rows, None] + np.arange(width)]
+        digit_at = [i for i, c in enumerate(pattern) if c == "9"]
+        digits = chars[:, digit_at].astype(np.int64) - 48
+        ok = ((digits >= 0) & (digits <= 9)).all(axis=1)
+        for i, c in enumerate(pattern):
+            if c != "9":
+                allowed = [ord(x) for x in _FIXED_ALTERNATIVES.get(c, c)]
+                ok &= np.isin(chars[:, i], allowed)
+        return rows[ok], digits[ok]
+
+
+# In fixed_width patterns, "T" stands for the date/time separator: a space or the letter T.
+_FIXED_ALTERNATIVES = {"T": " T"}
 
 
 def map_distinct(arr: pa.Array, mapper, out_type: pa.DataType) -> pa.Array:
@@ -150,6 +219,10 @@ def parse_dates(arr: pa.Array, date_order: str = "auto", date_only: bool = False
     counts: dict[str, int] = {}
     order, ambiguous, conflicting = None, False, 0
     serial_values = np.full(n, np.nan)
+    plain = _plain_iso(arr, year, month, day, hour, minute, second)
+    if len(plain):
+        done[plain] = True
+        counts["iso"] = len(plain)
 
     for name, pattern in _DATE_PATTERNS.items():
         if done.all():
@@ -158,7 +231,7 @@ def parse_dates(arr: pa.Array, date_order: str = "auto", date_only: bool = False
         hit = _matched(struct) & ~done
         if not hit.any():
             continue
-        counts[name] = int(hit.sum())
+        counts[name] = counts.get(name, 0) + int(hit.sum())
         if name == "serial":
             serial_values[hit] = _float_or_nan(arr)[hit]
             done |= hit
@@ -192,6 +265,35 @@ def parse_dates(arr: pa.Array, date_order: str = "auto", date_only: bool = False
     if order is None and counts:
         order = _reported_order(counts)
     return DateResult(values=values, bad=bad, order=order, ambiguous=ambiguous, conflicting=conflicting)
+
+
+_PLAIN_ISO = ("9999-99-99T99:99:99", "9999-99-99")  # what Excel date cells and most exports give
+
+
+def _plain_iso(arr: pa.Array, year, month, day, hour, minute, second) -> list[int] | np.ndarray:
+    """Rows written exactly ``YYYY-MM-DD HH:MM:SS`` or ``YYYY-MM-DD``, their fields filled in.
+
+    Those rows would match the ``iso`` pattern with these very fields; reading
+    them by byte position spares the regex (most of the cost of a date column).
+    Range checks stay with ``_assemble``, as for every other row.
+    """
+    if not (pa.types.is_string(arr.type) and isinstance(arr, pa.Array)) or len(arr) == 0:
+        return []
+    view = _Utf8View(arr)
+    found = []
+    for pattern in _PLAIN_ISO:
+        rows, digits = view.fixed_width(pattern)
+        if rows.size == 0:
+            continue
+        year[rows] = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
+        month[rows] = digits[:, 4] * 10 + digits[:, 5]
+        day[rows] = digits[:, 6] * 10 + digits[:, 7]
+        if digits.shape[1] > 8:
+            hour[rows] = digits[:, 8] * 10 + digits[:, 9]
+            minute[rows] = digits[:, 10] * 10 + digits[:, 11]
+            second[rows] = digits[:, 12] * 10 + digits[:, 13]
+        found.append(rows)
+    return np.concatenate(found) if found else []
 
 
 def _float_or_nan(arr: pa.Array) -> np.ndarray:

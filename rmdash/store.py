@@ -594,7 +594,18 @@ def _empty_sheet_summary(plan: FilePlan, sheet: SheetPlan, kind: Kind, notes: li
 
 
 def _keep_latest_per_key(con, kind: Kind) -> int:
-    """The last row per key of this sheet (plan_file already dedups; this guards the invariant)."""
+    """The last row per key of this sheet as ``_LATEST``; returns how many rows that drops.
+
+    plan_file already dedups, so ``_LATEST`` is usually a view of the stage; the
+    check (one hash aggregate, cheaper than copying the stage) guards the invariant.
+    """
+    repeated = _scalar(
+        con,
+        f"SELECT count(*) FROM (SELECT 1 FROM {_STAGE} GROUP BY {_key_list(kind)} HAVING count(*) > 1)",  # noqa: S608
+    )
+    if not repeated:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {_LATEST} AS SELECT * FROM {_STAGE}")  # noqa: S608
+        return 0
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {_LATEST} AS SELECT * FROM {_STAGE} "  # noqa: S608
         f"QUALIFY row_number() OVER (PARTITION BY {_key_list(kind)} ORDER BY row_no DESC) = 1"
@@ -726,6 +737,10 @@ def _counts(s: BatchSummary) -> dict:
 
 
 def _drop_temp(con) -> None:
+    # _LATEST is a view of the stage when the keys were unique (an error would abort the transaction)
+    views = {r[0] for r in _rows(con, "SELECT view_name FROM duckdb_views() WHERE temporary")}
+    if _LATEST in views:
+        con.execute(f"DROP VIEW {_LATEST}")
     for table in (_STAGE, _LATEST, _KEYS):
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
