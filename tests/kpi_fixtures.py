@@ -31,6 +31,9 @@ def ticket(
     con, *, vendor="Acme", rm="Rita", ticket_type="Incident", opened_at="2026-03-10 09:00", **kw
 ) -> None:
     kw.setdefault("ticket_id", f"T{next(_ids)}")
+    # An export with both flag columns: a blank cell reads as false at import (null = no column).
+    kw.setdefault("escalated", False)
+    kw.setdefault("action_plan_shared", False)
     insert(con, "tickets", vendor=vendor, rm=rm, ticket_type=ticket_type, opened_at=opened_at, **kw)
 
 
