@@ -432,24 +432,9 @@ def _cmd_rejected(args: argparse.Namespace) -> int:
 
 def _write_csv(frame, path: Path) -> None:
     """UTF-8 with BOM (Excel opens it right); cells of untrusted uploads cannot run as formulas."""
-    try:
-        _neutralise_formulas(frame).to_csv(path, index=False, encoding="utf-8-sig")
-    except OSError as exc:
-        raise RmdashError(f"cannot write {path}: {exc.strerror or exc}") from None
+    from rmdash.exports import write_csv
 
-
-_FORMULA_START = r"^[=+\-@\t\r]"
-
-
-def _neutralise_formulas(frame):
-    """Prefix text cells a spreadsheet would run as a formula with an apostrophe."""
-    out = frame.copy()
-    for column in out.columns:
-        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
-            text = out[column].astype("str")
-            risky = text.str.contains(_FORMULA_START, regex=True) & out[column].notna()
-            out[column] = out[column].where(~risky, "'" + text)
-    return out
+    write_csv(frame, path)
 
 
 # --------------------------------------------------------------------------- demo
@@ -579,3 +564,32 @@ def _display_cells(frame: pd.DataFrame) -> list[list[str]]:
             text = column.astype(object).map(str)
         out[name] = text.where(column.notna(), "")
     return out.values.tolist()
+
+
+# --------------------------------------------------------------------------- qbr (rmdash.qbr)
+
+
+def _qbr_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--vendor", metavar="V", required=True, help="the vendor")
+    p.add_argument("--period", metavar="P", required=True, help="the quarter, e.g. 2026-Q3")
+    p.add_argument("--rm", metavar="R", help="one relationship manager (without it: the vendor level)")
+    p.add_argument("--out", type=Path, metavar="FILE", required=True, help="FILE.pptx (deck) or FILE.pdf")
+    p.add_argument(
+        "--template", type=Path, metavar="T.pptx", help="use this deck's masters, theme and layouts"
+    )
+    p.add_argument(
+        "--config", type=Path, metavar="FILE", help="KPI rules override (default: the dashboard's)"
+    )
+
+
+@command("qbr", "write the QBR deck (PowerPoint) or its PDF for one vendor and quarter", _qbr_arguments)
+def _cmd_qbr(args: argparse.Namespace) -> int:
+    from rmdash.qbr import write_qbr_file
+
+    if not args.db.exists():
+        raise RmdashError(f"there is no database at {args.db}; import a file or run `rmdash demo` first")
+    out = write_qbr_file(
+        args.db, args.vendor, args.period, args.out, rm=args.rm, template=args.template, config=args.config
+    )
+    print(f"QBR pack for {args.vendor}, {args.period} written to {out}")
+    return EXIT_OK
