@@ -61,8 +61,9 @@ print(con.execute("SELECT * FROM read_csv(?)", [sys.argv[1]]).to_arrow_table().n
 
 @dataclass
 class Sample:
-    seconds: float
-    peak_mb: float
+    seconds: float  # wall clock
+    peak_mb: float  # the child's own peak RSS
+    cpu_seconds: float = 0.0  # user + system CPU of the child (steadier than wall time on a busy machine)
 
 
 @dataclass
@@ -79,6 +80,10 @@ class Series:
     @property
     def peak_mb(self) -> list[float]:
         return [s.peak_mb for s in self.samples]
+
+    @property
+    def cpu_seconds(self) -> list[float]:
+        return [s.cpu_seconds for s in self.samples]
 
     def median_s(self) -> float:
         return statistics.median(self.seconds)
@@ -101,7 +106,9 @@ def run_child(argv: list[str], env: dict | None = None) -> Sample:
         proc.stderr.close()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv[:4])}... exited {proc.returncode}: {err.strip()[-500:]}")
-    return Sample(seconds=elapsed, peak_mb=usage.ru_maxrss / 1024)  # Linux: ru_maxrss in KiB
+    return Sample(  # Linux: ru_maxrss in KiB
+        seconds=elapsed, peak_mb=usage.ru_maxrss / 1024, cpu_seconds=usage.ru_utime + usage.ru_stime
+    )
 
 
 def raw_readers(path: Path) -> dict[str, list[str]]:
@@ -189,7 +196,8 @@ def describe(result: ImportResult) -> str:
     lines = [f"{result.file.name} ({result.size_mb:.1f} MB), {result.runs} runs, min / median / max"]
     for series in (result.imports, *result.raws.values()):
         lines.append(
-            f"  {series.label:<26} {stats(series.seconds)} s   peak RSS {stats(series.peak_mb, '{:.0f}')} MB"
+            f"  {series.label:<26} {stats(series.seconds)} s (CPU {stats(series.cpu_seconds)} s)   "
+            f"peak RSS {stats(series.peak_mb, '{:.0f}')} MB"
         )
     lines.append(
         f"  time ratio {result.time_ratio:.2f}x (goal <= {IMPORT_TIME_GOAL}x: "

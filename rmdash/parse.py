@@ -94,22 +94,22 @@ class _Utf8View:
         last = self.data[self.starts[rows] + self.lengths[rows] - 1]
         return bool(((first <= 0x20) | (first >= 0x7F) | (last <= 0x20) | (last >= 0x7F)).any())
 
-    def fixed_width(self, pattern: str) -> tuple[np.ndarray, np.ndarray]:
+    def fixed_width(self, pattern: str) -> tuple[np.ndarray, list[np.ndarray]]:
         """Rows whose bytes fit ``pattern`` exactly ('9' = any ASCII digit, other characters as
-        written), and their digits as an (rows, digits) int array, in pattern order."""
-        width = len(pattern)
-        rows = np.flatnonzero(self.valid & (self.lengths == width))
-        if rows.size == 0:
-            return rows, np.zeros((0, pattern.count("9")), np.int64)
-        chars = self.data[self.starts[rows, None] + np.arange(width)]
-        digit_at = [i for i, c in enumerate(pattern) if c == "9"]
-        digits = chars[:, digit_at].astype(np.int64) - 48
-        ok = ((digits >= 0) & (digits <= 9)).all(axis=1)
-        for i, c in enumerate(pattern):
-            if c != "9":
-                allowed = [ord(x) for x in _FIXED_ALTERNATIVES.get(c, c)]
-                ok &= np.isin(chars[:, i], allowed)
-        return rows[ok], digits[ok]
+        written), and the digit values of those rows, one array per '9' in pattern order."""
+        rows = np.flatnonzero(self.valid & (self.lengths == len(pattern)))
+        base = self.starts[rows]
+        ok = np.ones(rows.size, bool)
+        digits = []
+        for i, c in enumerate(pattern):  # one byte position at a time: a few vector ops per column
+            byte = self.data[base + i]
+            if c == "9":
+                digit = byte - np.uint8(48)  # wraps below '0', so one comparison checks both ends
+                ok &= digit <= 9
+                digits.append(digit)
+            else:
+                ok &= np.isin(byte, [ord(x) for x in _FIXED_ALTERNATIVES.get(c, c)])
+        return rows[ok], [d[ok].astype(np.int64) for d in digits]
 
 
 # In fixed_width patterns, "T" stands for the date/time separator: a space or the letter T.
@@ -282,16 +282,16 @@ def _plain_iso(arr: pa.Array, year, month, day, hour, minute, second) -> list[in
     view = _Utf8View(arr)
     found = []
     for pattern in _PLAIN_ISO:
-        rows, digits = view.fixed_width(pattern)
+        rows, d = view.fixed_width(pattern)
         if rows.size == 0:
             continue
-        year[rows] = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
-        month[rows] = digits[:, 4] * 10 + digits[:, 5]
-        day[rows] = digits[:, 6] * 10 + digits[:, 7]
-        if digits.shape[1] > 8:
-            hour[rows] = digits[:, 8] * 10 + digits[:, 9]
-            minute[rows] = digits[:, 10] * 10 + digits[:, 11]
-            second[rows] = digits[:, 12] * 10 + digits[:, 13]
+        year[rows] = d[0] * 1000 + d[1] * 100 + d[2] * 10 + d[3]
+        month[rows] = d[4] * 10 + d[5]
+        day[rows] = d[6] * 10 + d[7]
+        if len(d) > 8:
+            hour[rows] = d[8] * 10 + d[9]
+            minute[rows] = d[10] * 10 + d[11]
+            second[rows] = d[12] * 10 + d[13]
         found.append(rows)
     return np.concatenate(found) if found else []
 

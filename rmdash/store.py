@@ -20,6 +20,7 @@ bound parameter. That is why the f-string SQL below carries ``noqa: S608``.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -53,6 +54,7 @@ ARCHIVE_THRESHOLD_BYTES = 200 * 1024 * 1024
 ARCHIVE_DIR_NAME = "archive"
 
 BUSY_MESSAGE = "the database is busy with another import; try again in a minute"
+DISK_FULL_MESSAGE = "the disk holding the database is full: free some space and try again"
 # How long open_store waits for another process's write lock before giving up.
 DEFAULT_WAIT_SECONDS = 10.0
 
@@ -166,7 +168,18 @@ def _transaction(con: duckdb.DuckDBPyConnection, failure: str) -> Iterator[None]
             con.execute("ROLLBACK")
         if isinstance(exc, RmdashError) or not isinstance(exc, Exception):
             raise
-        raise RmdashError(f"{failure}; nothing was changed: {type(exc).__name__}: {_one_line(exc)}") from exc
+        raise RmdashError(f"{failure}; nothing was changed: {_failure_reason(exc)}") from exc
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    """A full disk, as the OS (ENOSPC) or DuckDB ("No space left on device") reports it."""
+    return (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "No space left on device" in str(exc)
+
+
+def _failure_reason(exc: BaseException) -> str:
+    if _is_disk_full(exc):
+        return DISK_FULL_MESSAGE
+    return f"{type(exc).__name__}: {_one_line(exc)}"
 
 
 def _bump_store_version(con: duckdb.DuckDBPyConnection) -> None:
@@ -505,7 +518,8 @@ def _stage_rows(con, kind: Kind, rows: pd.DataFrame) -> None:
     """Copy the accepted rows into a temp table cast to the store's types, with their row hash."""
     frame = rows if "row_no" in rows.columns else rows.assign(row_no=pd.Series(dtype="int64"))
     present = [name for name, _ in _data_columns(kind) if name in frame.columns]
-    arrow = pa.Table.from_pandas(frame[present + ["row_no"]], preserve_index=False)
+    # one thread: starting a converter pool costs more than converting a sheet's columns
+    arrow = pa.Table.from_pandas(frame[present + ["row_no"]], preserve_index=False, nthreads=1)
     casts = ", ".join(
         f'CAST(src."{name}" AS {sql_type}) AS "{name}"'
         if name in present
@@ -772,7 +786,14 @@ def _archive_large_files(con, plans: Sequence[FilePlan], sources: Sequence[Path]
         if not (target.exists() and target.stat().st_size == size):
             target.parent.mkdir(parents=True, exist_ok=True)
             partial = target.with_name(f".{plan.sha256}.{os.getpid()}.partial")
-            digest = _copy_hashing(source, partial)
+            try:
+                digest = _copy_hashing(source, partial)
+            except OSError as exc:
+                partial.unlink(missing_ok=True)
+                reason = DISK_FULL_MESSAGE if _is_disk_full(exc) else _one_line(exc.strerror or exc)
+                raise RmdashError(
+                    f"{plan.file_name}: cannot copy it to the archive, nothing was changed: {reason}"
+                ) from exc
             if digest != plan.sha256:
                 partial.unlink(missing_ok=True)
                 raise ImportRefused(_changed_message(plan))
