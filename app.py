@@ -47,6 +47,7 @@ def _navigation(presenting: bool) -> dict[str, list]:
 
 
 def main() -> None:
+    shell.guarded(shell.refresh_data_key)
     shell.guarded(shell.sidebar_filters)
     presenting = shell.presentation_switch()
     page = st.navigation(_navigation(presenting), position="top" if presenting else "sidebar")

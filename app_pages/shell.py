@@ -64,28 +64,47 @@ def cursor():
     return _connection(db_path()).cursor()
 
 
-def store_version() -> int:
-    from rmdash.store import store_version as read_version
+_DATA_KEY = "_rmdash_data_key"  # (database, store version, rule-set hash) read at the start of this rerun
+
+
+def refresh_data_key() -> tuple[str, int, str]:
+    """Read the store version and the active rule set (two tiny queries) once per rerun.
+
+    app.py calls this first on every rerun, so an upload, an undo or a saved
+    rule set (each followed by a rerun) invalidates every cached KPI table at once.
+    """
+    from rmdash.store import store_version
 
     with cursor() as cur:
-        return int(read_version(cur))
+        key = (db_path(), int(store_version(cur)), views.rules_key(cur))
+    st.session_state[_DATA_KEY] = key
+    return key
 
 
-def rules_key() -> str:
-    """Identifies the active rule set (cache key part): a saved rule-set version changes it."""
-    with cursor() as cur:
-        return views.rules_key(cur)
-
-
-@st.cache_data(show_spinner="Computing KPIs…", max_entries=16)
+@st.cache_resource(show_spinner="Computing KPIs…", max_entries=8)
 def _kpis(path: str, version: int, rules: str, grain: str):
+    """Shared by every session and never copied: views treat the KPI table as read-only."""
     with _connection(path).cursor() as cur:
         return views.all_kpis(cur, grain)
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _options(path: str, version: int, rules: str, grain: str):
+    return views.filter_options(_kpis(path, version, rules, grain))
+
+
+def _cache_key(grain: str) -> tuple[str, int, str, str]:
+    key = st.session_state.get(_DATA_KEY) or refresh_data_key()
+    return (*key, grain)
+
+
 def kpis(grain: str):
-    """Every vendor's and RM's KPIs at this grain, cached until the store or rules change."""
-    return _kpis(db_path(), store_version(), rules_key(), grain)
+    """Every vendor's and RM's KPIs at this grain, cached until the store or the rules change."""
+    return _kpis(*_cache_key(grain))
+
+
+def filter_options(grain: str):
+    return _options(*_cache_key(grain))
 
 
 def current_filters() -> Filters:
@@ -131,7 +150,7 @@ def sidebar_filters() -> Filters:
     _seed("flt_grain", f.grain)
     grain = side.radio("Grain", filters.GRAINS, key="flt_grain", horizontal=True, format_func=str.capitalize)
     f = f.with_(grain=grain)
-    options = views.filter_options(kpis(grain))
+    options = filter_options(grain)
     if options.vendors:
         f = filters.restrict(f, options.vendors, options.rms)
         f = _period_filter(side, f, options.periods)

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from app_pages import shell
-from rmdash import charts, views
+from rmdash import charts, qbr, views
 
 f = shell.focus_filters()
 compare = (shell.widget_value("vendor_from"), shell.widget_value("vendor_to"))
@@ -18,6 +18,13 @@ if view.frame.empty:
     st.stop()
 
 shell.headline(view.headline)
+if not shell.is_presenting():  # the QBR pack: made only when a button is clicked
+    for col, (label, (make, name, mime)) in zip(
+        st.columns(2), qbr.qbr_downloads(shell.cursor, view.vendor, view.period).items(), strict=False
+    ):
+        col.download_button(
+            label, make, file_name=name, mime=mime, key=f"vendor_qbr_{name}", on_click="ignore"
+        )
 shell.show(
     charts.composite_trend(
         view.trend, view.frame.colors, view.frame.bands, title=f"{view.vendor}: composite RM KPI"

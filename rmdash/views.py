@@ -11,6 +11,7 @@ does not, the table is computed here.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable, Sequence
@@ -164,7 +165,7 @@ class PortfolioView:
 def portfolio_view(con, f: Filters, kpis=None) -> PortfolioView:
     """League table, composite trend, escalation trend and vendor x component heatmap."""
     kpis = _kpis(con, f, kpis)
-    rules = active_rules(con)
+    rules = kpis.rules  # the rules the table was scored with (the active ones, when the app cached it)
     view = PortfolioView(frame=_frame(kpis, rules))
     if kpis.composite.empty:
         view.frame.empty = NO_DATA
@@ -255,7 +256,7 @@ def _rm_label(frame: pd.DataFrame) -> pd.Series:
 def rm_view(con, f: Filters, kpis=None) -> RmView:
     """Each RM's scorecard and trend, RMs ranked, an RM against their vendor, RM replacements."""
     kpis = _kpis(con, f, kpis)
-    rules = active_rules(con)
+    rules = kpis.rules  # the rules the table was scored with (the active ones, when the app cached it)
     view = RmView(frame=_frame(kpis, rules))
     all_rm = flt.select(kpis.composite, f, f.grain, level="rm", use_rm=False)
     if kpis.composite.empty or kpis.composite["rm"].isna().all():
@@ -459,7 +460,7 @@ def vendor_view(
     """One vendor (the focus filter, else the first in the filter): composite, components,
     movement between two periods, metric table, its RMs side by side, money, and the rows behind a metric."""
     kpis = _kpis(con, f, kpis)
-    rules = active_rules(con)
+    rules = kpis.rules  # the rules the table was scored with (the active ones, when the app cached it)
     view = VendorView(frame=_frame(kpis, rules))
     vendor_rows = kpis.composite[kpis.composite["rm"].isna()]
     view.vendors = sorted(
@@ -469,6 +470,7 @@ def vendor_view(
         view.frame.empty = NO_DATA if kpis.composite.empty else NO_MATCH
         return view
     view.vendor = vendor = f.focus if f.focus in view.vendors else view.vendors[0]
+    kpis = _only_vendor(kpis, vendor)  # every step below works on this vendor's rows only
     one = f.with_(vendors=(vendor,))
     view.trend = flt.select(kpis.composite, one, f.grain)
     view.components = flt.select(kpis.components, one, f.grain)
@@ -479,7 +481,9 @@ def vendor_view(
         return view
     view.compare = _compare_pair(view.periods, compare)
     view.period = view.compare[1]
-    view.headline = _vendor_headline(vendor, scored, view.period, kpis.composite)
+    view.headline = _vendor_headline(
+        vendor, kpis.composite, view.period, movement.previous_period(kpis, view.period)
+    )
     view.movement = _movement(kpis, vendor, view.compare, rules)
     view.metrics = _metric_table(kpis, vendor, None, view.period, rules)
     view.metric_choices = {m.name: m.label for m in rules.metrics.values()}
@@ -497,10 +501,49 @@ def _compare_pair(periods: list[str], compare) -> tuple[str, str]:
     return (periods[-2], periods[-1]) if len(periods) > 1 else (periods[-1], periods[-1])
 
 
-def _vendor_headline(vendor: str, scored: pd.DataFrame, period: str, composite: pd.DataFrame) -> str:
-    row = scored[scored["period"] == period].iloc[-1]
-    previous = _previous_period(composite, period)
-    before = scored[scored["period"] == previous]["composite"]
+_BY_VENDOR = "_rmdash_views_by_vendor"  # memo on a (cached, read-only) KpiTable
+
+
+def _only_vendor(kpis, vendor: str):
+    """The KPI table cut down to one vendor's rows (vendor and RM level), so later steps scan little.
+
+    The split by vendor is made once per KpiTable object and kept on it: the app
+    caches the table, so switching vendors costs a dictionary look-up.
+    """
+    split = getattr(kpis, _BY_VENDOR, None)
+    if split is None:
+        parts = {name: dict(tuple(getattr(kpis, name).groupby("vendor", sort=False))) for name in _FRAMES}
+        vendors = set().union(*(p.keys() for p in parts.values()))
+        split = {
+            v: dataclasses.replace(
+                kpis, **{name: parts[name].get(v, getattr(kpis, name).iloc[0:0]) for name in _FRAMES}
+            )
+            for v in vendors
+        }
+        object.__setattr__(kpis, _BY_VENDOR, split)
+    empty = {name: getattr(kpis, name).iloc[0:0] for name in _FRAMES}
+    return split.get(vendor) or dataclasses.replace(kpis, **empty)
+
+
+_FRAMES = ("composite", "components", "metrics")
+_MEMO = "_rmdash_views_memo"
+
+
+def _memo(table, key, make):
+    """``make()`` once per (read-only, cached) KpiTable object and key; later calls reuse it."""
+    memo = getattr(table, _MEMO, None)
+    if memo is None:
+        memo = {}
+        object.__setattr__(table, _MEMO, memo)
+    if key not in memo:
+        memo[key] = make()
+    return memo[key]
+
+
+def _vendor_headline(vendor: str, composite: pd.DataFrame, period: str, previous: str) -> str:
+    own = composite[composite["rm"].isna()]
+    row = own[own["period"] == period].iloc[-1]
+    before = own.loc[own["period"] == previous, "composite"].dropna()
     change = f", {row['composite'] - before.iloc[0]:+.1f} vs {previous}" if len(before) else ""
     return f"{vendor}: {row['composite']:.1f} {theme.rag_label(row['rag'])} in {period}{change}"
 
@@ -510,7 +553,15 @@ def _movement(kpis, vendor, compare, rules) -> pd.DataFrame:
     empty = pd.DataFrame(columns=["label", "value", "kind"])
     if compare[0] == compare[1]:
         return empty
-    parts = movement.movement(kpis, vendor, None, compare[1], compare[0])
+    two = {
+        name: frame[frame["rm"].isna() & frame["period"].isin(compare)]
+        for name, frame in ((n, getattr(kpis, n)) for n in _FRAMES)
+    }
+    parts = _memo(
+        kpis,
+        ("movement", compare),
+        lambda: movement.movement(dataclasses.replace(kpis, **two), vendor, None, compare[1], compare[0]),
+    )
     parts = parts[parts["level"] == "component"]
     if parts.empty:
         return empty
@@ -538,23 +589,26 @@ def _metric_table(kpis, vendor, rm, period, rules) -> pd.DataFrame:
     m = kpis.metrics
     rows = m[(m["vendor"] == vendor) & (m["period"] == period)]
     rows = rows[rows["rm"] == rm] if rm else rows[rows["rm"].isna()]
-    by_name = rows.set_index("metric")
+    found = {
+        name: (value, n, score, low)
+        for name, value, n, score, low in zip(
+            rows["metric"], rows["value"], rows["n"], rows["score"], rows["low_sample"], strict=True
+        )
+    }
     out = []
     for metric in rules.metrics.values():
-        r = by_name.loc[metric.name] if metric.name in by_name.index else None
-        value = None if r is None else r["value"]
-        score = None if r is None else r["score"]
+        value, n, score, low = found.get(metric.name, (None, 0, None, False))
         out.append(
             {
                 "Component": rules.components[metric.component].label,
                 "Metric": metric.label,
                 "Value": _format_value(value, metric.format),
-                "n": 0 if r is None else int(r["n"]),
+                "n": int(n),
                 "Target": _format_value(metric.target, metric.format),
                 "Floor": _format_value(metric.floor, metric.format),
                 "Score": None if _is_missing(score) else float(score),
                 "RAG": theme.rag_label(rules.rag_of(score)),
-                "Low sample": theme.LOW_SAMPLE if r is not None and bool(r["low_sample"]) else "",
+                "Low sample": theme.LOW_SAMPLE if low else "",
             }
         )
     return pd.DataFrame(out)
@@ -629,7 +683,7 @@ class HowView:
 def how_view(con, f: Filters, kpis=None) -> HowView:
     """Every formula, target, floor, weight and band from the rules registry, with a worked example."""
     kpis = _kpis(con, f, kpis)
-    rules = active_rules(con)
+    rules = kpis.rules  # the rules the table was scored with (the active ones, when the app cached it)
     view = HowView(frame=_frame(kpis, rules), rules_label=rules.version_label)
     total = sum(c.weight for c in rules.components.values())
     view.components = pd.DataFrame(
@@ -1081,7 +1135,7 @@ def whatif_view(
 ) -> WhatIfView:
     """Old and new composite side by side for every vendor in the latest period, under changed rules."""
     kpis = _kpis(con, f, kpis)
-    rules = active_rules(con)
+    rules = kpis.rules  # the rules the table was scored with (the active ones, when the app cached it)
     view = WhatIfView(frame=_frame(kpis, rules))
     view.weights = {c.name: c.weight for c in rules.components.values()}
     view.targets = {m.name: m.target for m in rules.metrics.values()}
