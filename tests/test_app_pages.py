@@ -22,7 +22,10 @@ from streamlit.testing.v1 import AppTest
 
 from rmdash.db import open_db
 from rmdash.demo import load_demo
+from rmdash.importer import import_files
 from rmdash.kpi import compute_kpis
+from rmdash.model import ImportOptions
+from rmdash.store import set_active
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGES = ["portfolio", "vendor", "rms", "upload", "data", "how", "settings"]
@@ -369,3 +372,29 @@ def test_a_broken_store_shows_one_line_and_no_traceback(tmp_path, monkeypatch):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     assert not at.exception
     assert at.error and all("\n" not in e.value and "Traceback" not in e.value for e in at.error)
+
+
+@pytest.fixture
+def emptied_db(tmp_path, monkeypatch) -> Path:
+    """A store whose only batch was undone: nothing current, and no demo reload (it has a batch)."""
+    path = tmp_path / "emptied.duckdb"
+    csv = tmp_path / "one.csv"
+    csv.write_text("Ticket ID,Vendor,Type,Opened\nT1,Acme,Incident,2026-10-01 09:00\n", "utf-8")
+    batch = import_files(path, [csv], ImportOptions(who="test"))[0]
+    con = open_db(path)
+    try:
+        set_active(con, batch.batch_id, False, "test")
+    finally:
+        con.close()
+    monkeypatch.setenv("RMDASH_DB", str(path))
+    return path
+
+
+@pytest.mark.parametrize("page", ["portfolio", "vendor", "rms", "settings", "data"])
+def test_every_page_says_what_to_do_when_there_is_no_data(emptied_db, page):
+    at = _app(page)
+    _no_failure(at)
+    assert at.info, "an empty state, not a blank page"
+    text = " ".join(i.value for i in at.info) + " ".join(m.value for m in at.markdown)
+    assert "Upload" in text and "data/samples" in text and "demo" in text
+    assert not at.get("plotly_chart")
