@@ -26,9 +26,10 @@ from __future__ import annotations
 import io
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -588,7 +589,12 @@ def _notices(con, vendor, rm, start: date, end: date, rules: Rules) -> tuple[Not
     """Change notices effective in the quarter (they count in its KPI) or announced in it (effective later)."""
     sql, params = base_sql("communications", rules, GRAIN, Filters(vendor=vendor, rm=rm))
     metric = next(iter(rules.metrics_of_kind("communications")), None)
-    on_time = f"({metric.row_value}) >= 1.0" if metric else "notice_days_given >= required_notice_days"
+    # row_value is a number or a condition (true = 1, false or null = 0): compare it as a number
+    on_time = (
+        f"coalesce(CAST(({metric.row_value}) AS DOUBLE), 0) >= 1.0"
+        if metric
+        else "notice_days_given >= required_notice_days"
+    )
     query = f"""
         SELECT comm_id, change_type, rm, communicated_date, effective_date,
                notice_days_given, required_notice_days, {on_time} AS on_time,
@@ -1251,6 +1257,30 @@ def export_qbr(
     return write_pptx(content, template)
 
 
+def qbr_downloads(
+    connect: Callable[[], duckdb.DuckDBPyConnection], vendor: str, period: str, rm: str | None = None
+) -> dict[str, tuple[Callable[[], bytes], str, str]]:
+    """The dashboard's QBR buttons: label -> (make bytes, file name, MIME type), made only when clicked.
+
+    ``period`` may be a month or a quarter (the deck is the quarter's);
+    ``connect()`` opens a connection for the moment a file is made. The PDF is
+    offered only where Chromium is installed.
+    """
+    from rmdash.qbr_pdf import pdf_available
+
+    quarter = quarter_of(period)
+    stem = file_stem_of(vendor, rm, quarter)
+
+    def make(fmt: str) -> bytes:
+        with connect() as con:
+            return export_qbr(con, vendor, quarter, fmt, rm=rm)
+
+    files = {f"Download QBR deck {quarter} (PowerPoint)": (partial(make, "pptx"), f"{stem}.pptx", PPTX_MIME)}
+    if pdf_available():
+        files[f"Download QBR deck {quarter} (PDF)"] = (partial(make, "pdf"), f"{stem}.pdf", PDF_MIME)
+    return files
+
+
 def write_qbr_file(
     db_path: str | Path,
     vendor: str,
@@ -1290,7 +1320,7 @@ def chart_text(text: object) -> str:
     return str(exports.neutralise_text(plain(text, 60)))
 
 
-def file_stem(c: QbrContent) -> str:
+def file_stem_of(vendor: str, rm: str | None, period: str) -> str:
     """A safe file name stem: qbr-<vendor>[-<rm>]-<period>."""
-    raw = "-".join(["qbr", c.vendor, *([c.rm] if c.rm else []), c.period])
+    raw = "-".join(["qbr", vendor, *([rm] if rm else []), period])
     return re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip("-.")[:120] or "qbr"

@@ -456,3 +456,30 @@ def test_the_qbr_command_refuses_an_unknown_format_and_a_missing_database(db, tm
     assert code == 2
     assert "there is no database" in capsys.readouterr().err
     assert not (tmp_path / "x.pptx").exists()
+
+
+# ---------------------------------------------------------------- dashboard buttons
+
+
+def test_the_dashboard_buttons_make_the_quarters_deck_only_when_clicked(db, monkeypatch):
+    opened = []
+
+    def connect():
+        opened.append(1)
+        return open_db(db, read_only=True)
+
+    monkeypatch.setattr("rmdash.qbr_pdf.pdf_available", lambda: False)
+    files = qbr.qbr_downloads(connect, VENDOR, "2026-09")  # a month of the page: its quarter's deck
+    assert list(files) == ["Download QBR deck 2026-Q3 (PowerPoint)"]  # no PDF without chromium
+    make, name, mime = files["Download QBR deck 2026-Q3 (PowerPoint)"]
+    assert name == "qbr-Helix-Back-Office-Services-2026-Q3.pptx" and mime == qbr.PPTX_MIME
+    assert opened == []  # nothing is made (or opened) before the click
+    deck = Presentation(io.BytesIO(make()))
+    assert deck.slides[0].shapes.title.text == f"{VENDOR}: quarterly business review 2026-Q3"
+    assert opened == [1]
+    monkeypatch.setattr("rmdash.qbr_pdf.pdf_available", lambda: True)
+    files = qbr.qbr_downloads(connect, VENDOR, PERIOD, rm="Sofia Lind")
+    assert [n for _, n, _ in files.values()] == [
+        "qbr-Helix-Back-Office-Services-Sofia-Lind-2026-Q3.pptx",
+        "qbr-Helix-Back-Office-Services-Sofia-Lind-2026-Q3.pdf",
+    ]
