@@ -23,7 +23,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from rmdash.kpi import Filters, KpiTable, base_sql, bind, compute_kpis
+from rmdash.kpi import Filters, KpiTable, base_sql, bind, compute_kpis, row_value_sql
 from rmdash.model import RmdashError
 from rmdash.rules import Metric, Rules, load_rules
 
@@ -180,7 +180,7 @@ def failing_rows(
     order = f"ORDER BY {metric.explain_order}" if metric.explain_order else ""
     sql = f"""
         SELECT {select} FROM (
-            SELECT b.*, ({metric.row_value}) AS row_value FROM ({base}) b WHERE ({metric.in_scope})
+            SELECT b.*, {row_value_sql(metric)} AS row_value FROM ({base}) b WHERE ({metric.in_scope})
         ) scoped
         WHERE {metric.failing_when}
         {order}
