@@ -85,7 +85,9 @@ def refresh_data_key() -> tuple[str, int, str]:
 def _kpis(path: str, version: int, rules: str, grain: str):
     """Shared by every session and never copied: views treat the KPI table as read-only."""
     with _connection(path).cursor() as cur:
-        return views.all_kpis(cur, grain)
+        table = views.all_kpis(cur, grain)
+    views.prepare(table)
+    return table
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)

@@ -65,6 +65,34 @@ def _is_missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+_MEMO = "_rmdash_views_memo"
+
+
+def _memo(table, key, make):
+    """``make()`` once per (read-only, cached) KpiTable object and key; later calls reuse it."""
+    memo = getattr(table, _MEMO, None)
+    if memo is None:
+        memo = {}
+        object.__setattr__(table, _MEMO, memo)
+    if key not in memo:
+        memo[key] = make()
+    return memo[key]
+
+
+def prepare(kpis) -> None:
+    """Warm what the vendor page needs for every vendor (split by vendor, default waterfall).
+
+    The app calls this once when it caches a KPI table, so picking another
+    vendor later costs look-ups, not pandas work.
+    """
+    for vendor in kpis.composite["vendor"].dropna().unique():
+        mine = _only_vendor(kpis, vendor)
+        own = mine.composite[mine.composite["rm"].isna()].dropna(subset=["composite"])
+        periods = list(own.sort_values("period_start")["period"].astype(str))
+        if len(periods) > 1:
+            _movement(mine, vendor, (periods[-2], periods[-1]), kpis.rules)
+
+
 # ---------------------------------------------------------------- filter options
 
 
@@ -110,8 +138,9 @@ class Frame:
 
 
 def _frame(kpis, rules: rules_mod.Rules) -> Frame:
+    colors = _memo(kpis, "colors", lambda: theme.vendor_colors(kpis.composite["vendor"].dropna().unique()))
     return Frame(
-        colors=theme.vendor_colors(kpis.composite["vendor"].dropna().unique()),
+        colors=dict(colors),
         bands={"green": rules.rag.green, "amber": rules.rag.amber},
         component_labels={c.name: c.label for c in rules.components.values()},
         metric_labels={m.name: m.label for m in rules.metrics.values()},
@@ -526,18 +555,6 @@ def _only_vendor(kpis, vendor: str):
 
 
 _FRAMES = ("composite", "components", "metrics")
-_MEMO = "_rmdash_views_memo"
-
-
-def _memo(table, key, make):
-    """``make()`` once per (read-only, cached) KpiTable object and key; later calls reuse it."""
-    memo = getattr(table, _MEMO, None)
-    if memo is None:
-        memo = {}
-        object.__setattr__(table, _MEMO, memo)
-    if key not in memo:
-        memo[key] = make()
-    return memo[key]
 
 
 def _vendor_headline(vendor: str, composite: pd.DataFrame, period: str, previous: str) -> str:
