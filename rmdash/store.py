@@ -25,6 +25,7 @@ import hashlib
 import io
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -57,6 +58,11 @@ BUSY_MESSAGE = "the database is busy with another import; try again in a minute"
 DISK_FULL_MESSAGE = "the disk holding the database is full: free some space and try again"
 # How long open_store waits for another process's write lock before giving up.
 DEFAULT_WAIT_SECONDS = 10.0
+# How long a shared connection (shared_cursor) stays open after its last use.
+SHARED_IDLE_SECONDS = 1.0
+# One writer at a time within a process: two threads' transactions would
+# otherwise conflict on the store version (DuckDB: "Conflict on update").
+_WRITE_LOCK = threading.RLock()
 
 # Temporary tables of one write; they live in the connection's temp catalog
 # and vanish on ROLLBACK.
@@ -95,6 +101,66 @@ def open_store(
             time.sleep(0.2)
         except duckdb.Error as exc:
             raise RmdashError(_open_failure(path, str(exc))) from exc
+
+
+class _Shared:
+    """A connection one process shares between threads, and how many of them use it now."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con = con
+        self.users = 0
+        self.closer: threading.Timer | None = None
+
+
+_SHARED: dict[str, _Shared] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+@contextmanager
+def shared_cursor(
+    path: str | Path, idle_seconds: float = SHARED_IDLE_SECONDS
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A cursor on the one connection this process keeps to ``path`` while it is in use.
+
+    For a long-running process (the app): every rerun's queries share one
+    connection (no re-opening cost), and once nobody has used it for
+    ``idle_seconds`` it is closed, so the process holds no lock on the file
+    between reruns and `rmdash import` in another process can write. Opening
+    waits for another process's lock like ``open_store`` (DatabaseBusy after).
+    """
+    key = str(Path(path).resolve())
+    with _SHARED_LOCK:
+        shared = _SHARED.get(key)
+        if shared is None:
+            shared = _SHARED[key] = _Shared(open_store(path))
+        shared.users += 1
+        if shared.closer is not None:
+            shared.closer.cancel()
+            shared.closer = None
+    cursor = shared.con.cursor()
+    try:
+        yield cursor
+    finally:
+        cursor.close()
+        with _SHARED_LOCK:
+            shared.users -= 1
+            if shared.users == 0:
+                shared.closer = threading.Timer(idle_seconds, _close_if_idle, args=(key, shared))
+                shared.closer.daemon = True
+                shared.closer.start()
+
+
+def _close_if_idle(key: str, shared: _Shared) -> None:
+    with _SHARED_LOCK:
+        if shared.users == 0 and _SHARED.get(key) is shared:
+            del _SHARED[key]
+            shared.con.close()
+
+
+def close_shared() -> None:
+    """Close every idle shared connection now (tests, shutdown)."""
+    for key, shared in list(_SHARED.items()):
+        _close_if_idle(key, shared)
 
 
 def _open_failure(path: Path, text: str) -> str:
@@ -158,17 +224,19 @@ def _now() -> datetime:
 
 @contextmanager
 def _transaction(con: duckdb.DuckDBPyConnection, failure: str) -> Iterator[None]:
-    """BEGIN ... COMMIT; on any exception ROLLBACK and raise a one-line RmdashError."""
-    con.execute("BEGIN TRANSACTION")
-    try:
-        yield
-        con.execute("COMMIT")
-    except BaseException as exc:
-        with suppress(duckdb.Error):
-            con.execute("ROLLBACK")
-        if isinstance(exc, RmdashError) or not isinstance(exc, Exception):
-            raise
-        raise RmdashError(f"{failure}; nothing was changed: {_failure_reason(exc)}") from exc
+    """BEGIN ... COMMIT, one writer of this process at a time; on any exception ROLLBACK and
+    raise a one-line RmdashError."""
+    with _WRITE_LOCK:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+            con.execute("COMMIT")
+        except BaseException as exc:
+            with suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            if isinstance(exc, RmdashError) or not isinstance(exc, Exception):
+                raise
+            raise RmdashError(f"{failure}; nothing was changed: {_failure_reason(exc)}") from exc
 
 
 def _is_disk_full(exc: BaseException) -> bool:
@@ -922,6 +990,8 @@ __all__ = [
     "rejected_rows_wide",
     "saved_mappings",
     "set_active",
+    "shared_cursor",
+    "close_shared",
     "store_version",
     "verify_store",
     "write_plans",
