@@ -118,7 +118,9 @@ def _month_start(month: str) -> pd.Timestamp:
 
 def in_range(period_start: pd.Series, grain: str, f: Filters) -> pd.Series:
     """Which periods (by their start) overlap the filter's month range."""
-    starts = period_start if pd.api.types.is_datetime64_any_dtype(period_start) else pd.to_datetime(period_start)
+    starts = (
+        period_start if pd.api.types.is_datetime64_any_dtype(period_start) else pd.to_datetime(period_start)
+    )
     keep = pd.Series(True, index=period_start.index)
     if f.month_to:
         keep &= starts <= _month_start(f.month_to)
