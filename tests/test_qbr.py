@@ -483,3 +483,25 @@ def test_the_dashboard_buttons_make_the_quarters_deck_only_when_clicked(db, monk
         "qbr-Helix-Back-Office-Services-Sofia-Lind-2026-Q3.pptx",
         "qbr-Helix-Back-Office-Services-Sofia-Lind-2026-Q3.pdf",
     ]
+
+
+def test_a_first_quarter_without_surveys_or_notices_still_makes_every_slide_and_says_why():
+    con = memory_db()
+    try:
+        for day in range(1, 6):
+            kf.meeting(
+                con, vendor="Acme", rm="Rita", scheduled_date=f"2026-07-0{day}", held_date=f"2026-07-0{day}"
+            )
+        c = qbr.build_qbr_content(con, "Acme", PERIOD)
+        deck = Presentation(io.BytesIO(qbr.write_pptx(c)))
+    finally:
+        con.close()
+    assert [s.shapes.title.text for s in deck.slides] == qbr.slide_titles(c)
+    assert c.headline.composite == pytest.approx(100.0) and c.data_as_of == "no active upload"
+    assert "No composite in 2026-Q2: nothing to compare with." in _texts(deck.slides[2])
+    assert not _charts(deck.slides[2])
+    assert "No survey responses this quarter." in _texts(deck.slides[10])
+    assert "No change notices this quarter." in _texts(deck.slides[11])
+    assert "No contract uploaded for this vendor" in _texts(deck.slides[1])
+    (bars, line) = _charts(deck.slides[3])
+    assert _series(line)["Composite"] == (None, None, None, 100.0)

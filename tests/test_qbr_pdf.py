@@ -165,3 +165,21 @@ def test_hostile_text_is_printed_as_text(hostile_content):
     reader = PdfReader(io.BytesIO(qbr_pdf.write_pdf(hostile_content)))
     assert HOSTILE_VENDOR in _page_text(reader, 0)
     assert "</p><script>alert(3)</script>" in _page_text(reader, 10)
+
+
+def test_a_sparse_quarter_renders_every_page_with_its_reasons():
+    con = memory_db()
+    try:
+        for day in range(1, 6):
+            kf.meeting(con, vendor="Acme", scheduled_date=f"2026-07-0{day}", held_date=f"2026-07-0{day}")
+        c = qbr.build_qbr_content(con, "Acme", PERIOD)
+    finally:
+        con.close()
+    page = qbr_pdf.render_html(c)
+    assert page.count('<section class="slide') == len(qbr.slide_titles(c)) == 13
+    for reason in (
+        "No composite in 2026-Q2: nothing to compare with.",
+        "No survey responses this quarter.",
+        "No change notices this quarter.",
+    ):
+        assert reason in page
