@@ -21,9 +21,9 @@ from typing import Any
 import streamlit as st
 
 from rmdash import filters, theme, views
-from rmdash.db import open_db
 from rmdash.filters import Filters
 from rmdash.model import RmdashError
+from rmdash.store import shared_cursor
 
 log = logging.getLogger("rmdash.app")
 
@@ -51,17 +51,22 @@ def db_path() -> str:
 
 
 @st.cache_resource(show_spinner=False)
-def _connection(path: str):
-    """One connection per database file for the whole server; pages use cursors of it."""
-    from rmdash.demo import ensure_demo  # the demo fills a new, empty store on first start
+def _prepared(path: str) -> str:
+    """Once per server and database: the demo fills a new, empty store on first start."""
+    from rmdash.demo import ensure_demo
 
     ensure_demo(path)
-    return open_db(path)
+    return path
 
 
 def cursor():
-    """A fresh cursor (its own DuckDB connection to the same database) for this rerun's queries."""
-    return _connection(db_path()).cursor()
+    """A cursor for this rerun's queries (use it in a ``with`` block).
+
+    The server shares one connection while pages use it and closes it when idle
+    (rmdash.store.shared_cursor): between reruns the app holds no lock on the
+    database file, so `rmdash import` from a scheduled job can write.
+    """
+    return shared_cursor(_prepared(db_path()))
 
 
 _DATA_KEY = "_rmdash_data_key"  # (database, store version, rule-set hash) read at the start of this rerun
@@ -84,7 +89,7 @@ def refresh_data_key() -> tuple[str, int, str]:
 @st.cache_resource(show_spinner="Computing KPIs…", max_entries=8)
 def _kpis(path: str, version: int, rules: str, grain: str):
     """Shared by every session and never copied: views treat the KPI table as read-only."""
-    with _connection(path).cursor() as cur:
+    with shared_cursor(path) as cur:
         table = views.all_kpis(cur, grain)
     views.prepare(table)
     return table
