@@ -129,10 +129,11 @@ BASELINE = """
 """
 
 
-def timed(fn) -> float:
-    t = time.perf_counter()
+def timed(fn) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process, all threads)."""
+    t, c = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - t
+    return time.perf_counter() - t, time.process_time() - c
 
 
 def run(tickets: int, runs: int) -> dict:
@@ -152,15 +153,12 @@ def run(tickets: int, runs: int) -> dict:
         compute_kpis(con, "month")
         cached_s = [timed(lambda: compute_kpis(con, "month")) for _ in range(runs)]
         con.close()
-    return {
-        "counts": counts,
-        "generate_s": gen_s,
-        "kpi_rows": len(table.composite),
-        "kpi": kpi_s,
-        "baseline": base_s,
-        "quarter": quarter_s,
-        "cached": cached_s,
+    wall = {
+        k: [w for w, _ in v]
+        for k, v in (("kpi", kpi_s), ("baseline", base_s), ("quarter", quarter_s), ("cached", cached_s))
     }
+    cpu = {f"{k}_cpu": [c for _, c in v] for k, v in (("kpi", kpi_s), ("baseline", base_s))}
+    return {"counts": counts, "generate_s": gen_s, "kpi_rows": len(table.composite), **wall, **cpu}
 
 
 def _stats(xs: list[float]) -> str:
@@ -169,6 +167,7 @@ def _stats(xs: list[float]) -> str:
 
 def report(result: dict, runs: int) -> str:
     ratio = statistics.median(result["kpi"]) / statistics.median(result["baseline"])
+    cpu_ratio = statistics.median(result["kpi_cpu"]) / statistics.median(result["baseline_cpu"])
     counts = ", ".join(f"{k} {v:,}" for k, v in result["counts"].items())
     verdict = "meets" if ratio <= 3 else "MISSES"
     return "\n".join(
@@ -190,9 +189,12 @@ def report(result: dict, runs: int) -> str:
             f"| full KPI table, quarter grain, cache off | {_stats(result['quarter'])} |",
             f"| full KPI table, month grain, cached (same store_version and rules) | {_stats(result['cached'])} |",
             "",
-            f"Ratio of medians, KPI table / plain scan: **{ratio:.2f}x** ({verdict} the goal of <= 3x). "
-            "The KPI table runs one query per kind (five), each computing both grouping sets (vendor and "
-            "vendor x RM) with two aggregates per metric, then scores and money in numpy.",
+            f"Ratio of medians, KPI table / plain scan: **{ratio:.2f}x** wall ({verdict} the goal of <= 3x); "
+            f"{cpu_ratio:.2f}x in CPU time of the process (all threads; steadier when others share the "
+            "machine). The KPI table is one statement: per kind (five) one aggregation over both grouping "
+            "sets (vendor, vendor x RM) with a sum and a count per metric, then scores, components, "
+            "composite, RAG and money in numpy. The tickets aggregation alone is about 2x the plain scan "
+            "(13 derived conditions and a response-target lookup instead of 11 plain aggregates).",
         ]
     )
 
