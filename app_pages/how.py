@@ -15,14 +15,14 @@ st.caption(
 shell.headline("Composite = weighted mean of component scores; a component = mean of its metric scores")
 
 st.subheader("Components and weights", anchor=False)
-st.dataframe(view.components, hide_index=True, width="stretch", key="how_components")
+st.table(view.components.set_index("Component"))  # a static table wraps the long texts
 st.subheader("Metrics", anchor=False)
 st.write(
     "Each metric has a value and a sample size n. Its score is linear between its floor (score 0) and its "
     "target (score 100), clamped to 0–100: score = 100 × (value − floor) ÷ (target − floor). "
     "A metric with n = 0 has no score; a component with no scored metric is left out of the composite."
 )
-st.dataframe(view.metrics, hide_index=True, width="stretch", key="how_metrics")
+st.table(view.metrics.set_index("Metric"))
 st.subheader("RAG bands, low samples and money", anchor=False)
 st.write(view.rag_text)
 st.write(view.money_text)
@@ -36,6 +36,12 @@ with right:
 
 shell.subheader(view.example_title)
 if not view.example_metrics.empty:
-    st.dataframe(view.example_metrics, hide_index=True, width="stretch", key="how_example_metrics")
+    st.dataframe(
+        view.example_metrics,
+        hide_index=True,
+        width="stretch",
+        height=shell.table_height(view.example_metrics),
+        key="how_example_metrics",
+    )
     st.dataframe(view.example_components, hide_index=True, width="stretch", key="how_example_components")
     st.markdown(f"**{view.example_composite}**")
