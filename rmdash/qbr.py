@@ -862,7 +862,8 @@ class _Deck:
             self.prs = Presentation()
             self.prs.slide_width, self.prs.slide_height = SLIDE_WIDTH, SLIDE_HEIGHT
         self.w, self.h = int(self.prs.slide_width), int(self.prs.slide_height)
-        self.scale = self.h / SLIDE_HEIGHT  # font sizes follow a template's slide height
+        # font sizes follow a template's slide size (a 4:3 slide holds less text per line)
+        self.scale = min(self.h / SLIDE_HEIGHT, self.w / SLIDE_WIDTH)
         # The app's look sets its font on every run; a template's theme fonts apply otherwise.
         self.font = None if self.custom else theme.FONT_FAMILY.split(",")[0].strip()
         self.margin = int(self.w * 0.045)
@@ -1019,6 +1020,8 @@ class _Deck:
         axis = chart.value_axis
         axis.minimum_scale = max(0.0, math.floor((lo - pad) / 5) * 5)
         axis.maximum_scale = min(100.0, math.ceil((hi + pad) / 5) * 5)
+        _horizontal_labels(chart.category_axis)
+        chart.category_axis.tick_labels.font.size = self.pt(11)
         axis.has_major_gridlines = True
         axis.major_gridlines.format.line.color.rgb = _rgb(GRID)
         change = m.end - m.start
