@@ -8,12 +8,13 @@ module only knows how to derive a few per-row helper columns per kind and how
 to aggregate and score.
 
 How (docs/architecture.md, "KPI contract"):
-1. Per kind, ONE query over a "base" relation (the kind's current rows plus
-   derived columns such as a ticket's response target or a survey row's
+1. Per kind, ONE aggregation over a "base" relation (the kind's current rows
+   plus derived columns such as a ticket's response target or a survey row's
    rescaled mean) groups by GROUPING SETS ((vendor, period), (vendor, rm,
    period)) and computes, for every metric of that kind, the sum of its
-   ``row_value`` and the count of rows, both FILTER (WHERE ``in_scope``).
-   Rows without rm count only in the vendor-level group.
+   ``row_value`` and the count of its rows where ``in_scope`` holds. Rows
+   without rm count only in the vendor-level group. The five kinds' queries
+   run as one statement, merged per key, with the contract joined.
 2. In vectorised numpy/pandas: value = sum / n (none when n = 0), score =
    clamp(100 (v - floor) / (target - floor), 0, 100), component score = mean of
    its metrics' scores that exist, composite = weighted mean of the component
