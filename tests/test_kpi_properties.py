@@ -118,7 +118,6 @@ def oracle(ticket_rows, rm, month):
         and r["response_min"] <= rules.response_targets[r["ticket_type"]][r["priority"] or 3]
     ]
     scoped = [r for r in rows if r["ticket_type"] in ("Incident", "Request", "Complaint")]
-    scoped = [r for r in scoped if r["escalated"] is not None]  # unknown flag: not counted
     escalated = [r for r in scoped if r["escalated"]]
 
     def share(part, whole):
