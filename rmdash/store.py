@@ -20,6 +20,7 @@ bound parameter. That is why the f-string SQL below carries ``noqa: S608``.
 
 from __future__ import annotations
 
+import atexit
 import errno
 import hashlib
 import io
@@ -82,32 +83,72 @@ def open_store(
     """Open the store at ``path``, waiting up to ``wait_seconds`` for another process's lock.
 
     DuckDB lets one process write a database file at a time. When another
-    import holds it, this retries briefly, then raises DatabaseBusy.
-    A read-only open of a missing file is an RmdashError saying so.
+    import holds it, this retries briefly, then raises DatabaseBusy. While it
+    waits it keeps ``<db>.waiting`` fresh, so a server using shared_cursor lets
+    go of the file between two reruns. A read-only open of a missing file is an
+    RmdashError saying so.
     """
     path = Path(path)
     if read_only and not path.exists():
         raise RmdashError(f"there is no database at {path}; import a file or run `rmdash demo` first")
     deadline = time.monotonic() + (DEFAULT_WAIT_SECONDS if wait_seconds is None else wait_seconds)
-    while True:
-        try:
-            return open_db(path, read_only=read_only)
-        except duckdb.IOException as exc:
-            text = str(exc)
-            if "lock" not in text.lower():
-                raise RmdashError(_open_failure(path, text)) from exc
-            if time.monotonic() >= deadline:
-                raise DatabaseBusy(BUSY_MESSAGE) from exc
-            time.sleep(0.2)
-        except duckdb.Error as exc:
-            raise RmdashError(_open_failure(path, str(exc))) from exc
+    waited = False
+    try:
+        while True:
+            try:
+                return open_db(path, read_only=read_only)
+            except duckdb.IOException as exc:
+                text = str(exc)
+                if "lock" not in text.lower():
+                    raise RmdashError(_open_failure(path, text)) from exc
+                if time.monotonic() >= deadline:
+                    raise DatabaseBusy(BUSY_MESSAGE) from exc
+                _say_waiting(path)
+                waited = True
+                time.sleep(0.2)
+            except duckdb.Error as exc:
+                raise RmdashError(_open_failure(path, str(exc))) from exc
+    finally:
+        if waited:
+            with suppress(OSError):
+                _waiting_marker(path).unlink()
+
+
+# A process waiting for the lock touches ``<db>.waiting`` at every retry; a
+# server using shared_cursor then lets go of the file as soon as it can, so
+# a scheduled import gets in between two reruns. An older marker is the
+# leftover of a killed process and is ignored.
+_WAITING_FRESH_SECONDS = 2.0
+
+
+def _waiting_marker(path: Path) -> Path:
+    return path.with_name(path.name + ".waiting")
+
+
+def _say_waiting(path: Path) -> None:
+    with suppress(OSError):
+        _waiting_marker(path).touch()
+
+
+def _someone_waiting(path: Path) -> bool:
+    try:
+        return time.time() - _waiting_marker(path).stat().st_mtime < _WAITING_FRESH_SECONDS
+    except OSError:
+        return False
+
+
+def _let_a_waiting_process_in(path: Path) -> None:
+    """Before a new use of a shared connection: wait (bounded) while another process waits for the lock."""
+    deadline = time.monotonic() + DEFAULT_WAIT_SECONDS
+    while _someone_waiting(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 class _Shared:
     """A connection one process shares between threads, and how many of them use it now."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection):
-        self.con = con
+        self.con: duckdb.DuckDBPyConnection | None = con
         self.users = 0
         self.closer: threading.Timer | None = None
 
@@ -128,7 +169,9 @@ def shared_cursor(
     between reruns and `rmdash import` in another process can write. Opening
     waits for another process's lock like ``open_store`` (DatabaseBusy after).
     """
-    key = str(Path(path).resolve())
+    path = Path(path)
+    key = str(path.resolve())
+    _let_a_waiting_process_in(path)
     with _SHARED_LOCK:
         shared = _SHARED.get(key)
         if shared is None:
@@ -144,7 +187,9 @@ def shared_cursor(
         cursor.close()
         with _SHARED_LOCK:
             shared.users -= 1
-            if shared.users == 0:
+            if shared.users == 0 and _someone_waiting(path):
+                _close_unused(key, shared)
+            elif shared.users == 0:
                 shared.closer = threading.Timer(idle_seconds, _close_if_idle, args=(key, shared))
                 shared.closer.daemon = True
                 shared.closer.start()
@@ -152,15 +197,26 @@ def shared_cursor(
 
 def _close_if_idle(key: str, shared: _Shared) -> None:
     with _SHARED_LOCK:
-        if shared.users == 0 and _SHARED.get(key) is shared:
-            del _SHARED[key]
-            shared.con.close()
+        _close_unused(key, shared)
+
+
+def _close_unused(key: str, shared: _Shared) -> None:
+    """Close a shared connection nobody uses (the caller holds _SHARED_LOCK)."""
+    if shared.users == 0 and _SHARED.get(key) is shared:
+        del _SHARED[key]
+        shared.con.close()
+        shared.con = None  # a timer thread alive at exit must not keep a connection object
 
 
 def close_shared() -> None:
     """Close every idle shared connection now (tests, shutdown)."""
     for key, shared in list(_SHARED.items()):
         _close_if_idle(key, shared)
+        if shared.closer is not None:
+            shared.closer.cancel()
+
+
+atexit.register(close_shared)  # a connection still open at exit makes DuckDB's bindings complain
 
 
 def _open_failure(path: Path, text: str) -> str:
