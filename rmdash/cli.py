@@ -508,11 +508,11 @@ def _explain_arguments(p: argparse.ArgumentParser) -> None:
 )
 def _cmd_explain(args: argparse.Namespace) -> int:
     from rmdash.explain import explain
-    from rmdash.rules import load_rules
+    from rmdash.rules import active_rules
 
-    rules = load_rules(args.config)
     con = _open_existing(args.db, read_only=True)
     try:
+        rules = active_rules(con, args.config)  # the dashboard's rules unless --config
         e = explain(
             con,
             args.vendor,

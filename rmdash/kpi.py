@@ -685,11 +685,12 @@ def kpi_json(
     config: str | Path | None = None,
 ) -> dict:
     """The spec section 6 object for the CLI ``kpi --json`` command."""
+    from rmdash.rules import active_rules
     from rmdash.store import open_store  # waits for another process's write lock; clear errors
 
-    rules = load_rules(config)
     con = open_store(db_path, read_only=True)
     try:
+        rules = active_rules(con, config)  # the same rules as the dashboard unless --config
         return compute_kpis(con, grain, rules, vendor=vendor, rm=rm, period=period).to_json()
     finally:
         con.close()

@@ -48,7 +48,7 @@ from rmdash.explain import explain
 from rmdash.kpi import Filters, KpiTable, base_sql, bind, compute_kpis, period_range
 from rmdash.model import RmdashError
 from rmdash.movement import movement, previous_period
-from rmdash.rules import Rules
+from rmdash.rules import Rules, active_rules
 from rmdash.schema import load_schema
 
 GRAIN = "quarter"
@@ -239,9 +239,7 @@ def build_qbr_content(
     RM or a quarter without data.
     """
     if rules is None:
-        from rmdash.views import active_rules  # the rules the dashboard scores with
-
-        rules = active_rules(con)
+        rules = active_rules(con)  # the rules the dashboard scores with
     start, end = period_range(period, GRAIN, rules.fiscal_year_start_month)
     table = compute_kpis(con, GRAIN, rules)
     row = _composite_row(table, vendor, rm, period)

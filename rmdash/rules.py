@@ -17,6 +17,7 @@ naming the key, e.g. ``rules: metrics.nps.target must be a number, got 'abc'``.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import math
@@ -605,6 +606,24 @@ def load_rule_set(con: duckdb.DuckDBPyConnection, version: int) -> Rules:
     if row is None:
         raise RmdashError(f"rules: there is no saved rule set version {version}; see the list of rule sets")
     return rules_from_toml(row[0], source=f"rule set version {version}")
+
+
+@functools.lru_cache(maxsize=8)
+def _saved_rules(text: str, version: int) -> Rules:
+    return rules_from_toml(text, source=f"rule set version {version}")
+
+
+def active_rules(con: duckdb.DuckDBPyConnection, config: str | Path | None = None) -> Rules:
+    """The rules every shell scores with, so the app, the CLI and the deck agree.
+
+    An explicit ``config`` file wins (the CLI's --config); else the newest rule
+    set saved in this store (the app's Settings page); else ``load_rules()``
+    (RMDASH_CONFIG, else the packaged defaults).
+    """
+    if config is not None:
+        return load_rules(config)
+    row = con.execute("SELECT toml, version FROM rule_sets ORDER BY version DESC LIMIT 1").fetchone()
+    return _saved_rules(row[0], int(row[1])) if row else load_rules()
 
 
 def list_rule_sets(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

@@ -36,15 +36,7 @@ NO_MATCH = "Nothing matches these filters. Widen the period range or clear the v
 # ---------------------------------------------------------------- rules and KPI table
 
 
-@functools.lru_cache(maxsize=8)
-def _rules_from_text(text: str) -> rules_mod.Rules:
-    return rules_mod.rules_from_toml(text, source="the saved rule set")
-
-
-def active_rules(con: duckdb.DuckDBPyConnection) -> rules_mod.Rules:
-    """The rules the dashboard scores with: the newest saved rule set, else the configured rules."""
-    row = con.execute("SELECT toml FROM rule_sets ORDER BY version DESC LIMIT 1").fetchone()
-    return _rules_from_text(row[0]) if row else rules_mod.load_rules()
+active_rules = rules_mod.active_rules  # newest saved rule set, else the configured rules
 
 
 def rules_key(con: duckdb.DuckDBPyConnection) -> str:

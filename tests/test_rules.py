@@ -189,3 +189,16 @@ def test_a_past_period_can_be_shown_under_its_rules_or_recomputed_under_todays()
     assert under_then == pytest.approx((25 * 100 + 75 * 50) / 100)
     assert under_today == pytest.approx((25 * 100 + 15 * 50) / 40)
     con.close()
+
+
+def test_active_rules_are_the_config_file_else_the_newest_saved_set_else_the_defaults(tmp_path):
+    from rmdash.rules import active_rules, rules_from_toml, save_rule_set
+
+    con = memory_db()
+    assert active_rules(con).hash == load_rules().hash  # nothing saved: the packaged rules
+    saved = rules_from_toml("[components.governance]\nweight = 40\n")
+    save_rule_set(con, saved, "heavier governance", "test")
+    assert active_rules(con).components["governance"].weight == 40  # the app's saved set
+    user = tmp_path / "user.toml"
+    user.write_text("[components.governance]\nweight = 10\n")
+    assert active_rules(con, user).components["governance"].weight == 10  # --config wins
