@@ -65,6 +65,11 @@ class SheetPlan:
     file a later row with the same key has already replaced an earlier one
     (counted in ``superseded``). ``rejected`` has columns row_no, reason, raw
     (JSON object of the original cell texts).
+
+    A large sheet (typed in parts, see docs/decisions.md "Scale") keeps its
+    accepted rows on disk instead: ``spilled`` names the Parquet parts, in
+    order, and ``rows`` is then an empty frame with the same columns. Use
+    ``accepted`` for the count either way.
     """
 
     file_name: str
@@ -84,6 +89,55 @@ class SheetPlan:
     warnings: list[str] = field(default_factory=list)
     preset: str | None = None
     layout_signature: str = ""  # identifies the header layout, for saved mappings
+    spilled: SpilledRows | None = None
+
+    @property
+    def accepted(self) -> int:
+        """How many accepted rows this sheet has (in ``rows`` or spilled to disk)."""
+        return self.spilled.count if self.spilled is not None else len(self.rows)
+
+
+@dataclass
+class SpilledRows:
+    """Accepted rows of a large sheet as Parquet files (the columns of ``SheetPlan.rows``).
+
+    The files live in a temporary directory owned by the plan; ``owner`` keeps
+    it alive (the directory is removed when the owner is garbage collected).
+    """
+
+    files: list[str]
+    count: int
+    owner: object = field(default=None, repr=False, compare=False)
+
+
+@dataclass
+class ProgressEvent:
+    """How far an import has got, for a progress bar (CLI and upload page).
+
+    ``rows_total`` is None while unknown; for a streamed CSV it is an
+    estimate from the bytes read so far. ``fraction`` is in [0, 1].
+    """
+
+    stage: str  # "reading", "typing", "writing", "done"
+    file: str
+    sheet: str | None = None
+    rows_done: int = 0
+    rows_total: int | None = None
+    fraction: float = 0.0
+    elapsed: float = 0.0  # seconds since the import started
+    detail: str = ""
+
+    @property
+    def rate(self) -> float | None:
+        """Rows per second so far."""
+        return self.rows_done / self.elapsed if self.elapsed > 0 and self.rows_done else None
+
+    @property
+    def seconds_left(self) -> float | None:
+        """Estimated from the rate so far; None until there is a rate and a total."""
+        if not self.rate or self.rows_total is None:
+            return None
+        return max(0.0, (self.rows_total - self.rows_done) / self.rate)
 
 
 @dataclass

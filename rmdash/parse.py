@@ -27,7 +27,7 @@ column is unreadable, not 12).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -194,12 +194,38 @@ _US_PER_DAY = 86_400_000_000
 
 
 @dataclass
+class DateEvidence:
+    """What a date column's values say about its format; parts of one column add up.
+
+    A large file is typed in parts (rmdash.plan): the order of the whole column
+    is decided from the evidence of all its parts, exactly as from the whole column.
+    """
+
+    counts: dict[str, int] = field(default_factory=dict)  # values read per pattern
+    day_first: int = 0  # numeric dates readable only day-first
+    month_first: int = 0  # numeric dates readable only month-first
+
+    def __add__(self, other: DateEvidence) -> DateEvidence:
+        counts = dict(self.counts)
+        for name, count in other.counts.items():
+            counts[name] = counts.get(name, 0) + count
+        return DateEvidence(counts, self.day_first + other.day_first, self.month_first + other.month_first)
+
+    def decide(self, date_order: str = "auto") -> tuple[str | None, bool, int]:
+        """(order, ambiguous, conflicting) of a column with this evidence, as parse_dates reports it."""
+        if self.counts.get("numeric"):
+            return _order_from_evidence(self.day_first, self.month_first, date_order)
+        return (_reported_order(self.counts) if self.counts else None), False, 0
+
+
+@dataclass
 class DateResult:
     values: np.ndarray  # datetime64[us], NaT for blank or unreadable
     bad: np.ndarray  # bool: non-blank but unreadable
     order: str | None  # "dayfirst" | "monthfirst" | "iso" | "excel" | None (no values)
     ambiguous: bool  # the day/month order was assumed, not decided by the values
     conflicting: int = 0  # numeric values that contradict the chosen order
+    evidence: DateEvidence = field(default_factory=DateEvidence)
 
 
 def parse_dates(arr: pa.Array, date_order: str = "auto", date_only: bool = False) -> DateResult:
@@ -217,6 +243,7 @@ def parse_dates(arr: pa.Array, date_order: str = "auto", date_only: bool = False
     tz_minutes = np.zeros(n, np.int64)
     done = ~present
     counts: dict[str, int] = {}
+    evidence = DateEvidence(counts)
     order, ambiguous, conflicting = None, False, 0
     serial_values = np.full(n, np.nan)
     plain = _plain_iso(arr, year, month, day, hour, minute, second)
@@ -239,7 +266,8 @@ def parse_dates(arr: pa.Array, date_order: str = "auto", date_only: bool = False
         y = _year_field(struct)
         if name == "numeric":
             a, b = _int_field(struct, "a"), _int_field(struct, "b")
-            order, ambiguous, conflicting = _decide_order(a[hit], b[hit], date_order)
+            evidence.day_first, evidence.month_first = _order_evidence(a[hit], b[hit])
+            order, ambiguous, conflicting = evidence.decide(date_order)
             d, m = (a, b) if order == "dayfirst" else (b, a)
         elif name in ("name_dmy", "name_mdy"):
             d = _int_field(struct, "d")
@@ -264,7 +292,9 @@ def parse_dates(arr: pa.Array, date_order: str = "auto", date_only: bool = False
     values[~present | bad] = np.datetime64("NaT")
     if order is None and counts:
         order = _reported_order(counts)
-    return DateResult(values=values, bad=bad, order=order, ambiguous=ambiguous, conflicting=conflicting)
+    return DateResult(
+        values=values, bad=bad, order=order, ambiguous=ambiguous, conflicting=conflicting, evidence=evidence
+    )
 
 
 _PLAIN_ISO = ("9999-99-99T99:99:99", "9999-99-99")  # what Excel date cells and most exports give
@@ -302,11 +332,16 @@ def _float_or_nan(arr: pa.Array) -> np.ndarray:
     return pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
 
 
-def _decide_order(a: np.ndarray, b: np.ndarray, date_order: str) -> tuple[str, bool, int]:
-    """Day/month order of a numeric date column: (order, ambiguous, values contradicting it)."""
+def _order_evidence(a: np.ndarray, b: np.ndarray) -> tuple[int, int]:
+    """(values readable only day-first, values readable only month-first) of numeric dates a/b/y."""
     # A value with both parts above 12 is no evidence: it is unreadable either way.
-    day_first_evidence = int(((a > 12) & (b <= 12)).sum())
-    month_first_evidence = int(((b > 12) & (a <= 12)).sum())
+    return int(((a > 12) & (b <= 12)).sum()), int(((b > 12) & (a <= 12)).sum())
+
+
+def _order_from_evidence(
+    day_first_evidence: int, month_first_evidence: int, date_order: str
+) -> tuple[str, bool, int]:
+    """Day/month order of a numeric date column: (order, ambiguous, values contradicting it)."""
     if date_order in ("dayfirst", "monthfirst"):
         against = month_first_evidence if date_order == "dayfirst" else day_first_evidence
         return date_order, False, against
@@ -402,10 +437,21 @@ class NumberResult:
     values: np.ndarray  # float64, NaN for blank or unreadable
     bad: np.ndarray
     decimal_comma: bool
+    comma_seen: bool = False  # evidence (parts of one column add up with ``or``): a value
+    dot_seen: bool = False  # only a decimal comma / decimal point explains
 
 
-def parse_numbers(arr: pa.Array) -> NumberResult:
-    """Read a text column as numbers (see module docstring for separators)."""
+def decimal_comma_from(comma_seen: bool, dot_seen: bool) -> bool:
+    """A column is read as decimal-comma only when some value shows it and none shows a decimal point."""
+    return comma_seen and not dot_seen
+
+
+def parse_numbers(arr: pa.Array, decimal_comma: bool | None = None) -> NumberResult:
+    """Read a text column as numbers (see module docstring for separators).
+
+    ``decimal_comma`` forces the separator (the decision made over a whole
+    column typed in parts); by default the values decide.
+    """
     present = pc.is_valid(arr).to_numpy(zero_copy_only=False)
     text = pc.replace_substring_regex(arr, _CURRENCY, "")
     text = pc.replace_substring_regex(text, _CODE, "")
@@ -414,7 +460,8 @@ def parse_numbers(arr: pa.Array) -> NumberResult:
     text = pc.replace_substring_regex(text, r"^\((.*)\)$", r"\1")
     comma_seen = pc.any(pc.match_substring_regex(text, _COMMA_EVIDENCE)).as_py() or False
     dot_seen = pc.any(pc.match_substring_regex(text, _DOT_EVIDENCE)).as_py() or False
-    decimal_comma = comma_seen and not dot_seen
+    if decimal_comma is None:
+        decimal_comma = decimal_comma_from(comma_seen, dot_seen)
     if decimal_comma:
         ok = pc.match_substring_regex(text, _COMMA_DECIMAL)
         plain = pc.replace_substring(pc.replace_substring(text, ".", ""), ",", ".")
@@ -426,7 +473,9 @@ def parse_numbers(arr: pa.Array) -> NumberResult:
     values = pc.cast(readable, pa.float64()).to_numpy(zero_copy_only=False)
     values = np.where(negative.to_numpy(zero_copy_only=False), -values, values)
     bad = present & np.isnan(values)
-    return NumberResult(values=values, bad=bad, decimal_comma=decimal_comma)
+    return NumberResult(
+        values=values, bad=bad, decimal_comma=decimal_comma, comma_seen=comma_seen, dot_seen=dot_seen
+    )
 
 
 # ---------------------------------------------------------------- booleans, priorities, vocabularies

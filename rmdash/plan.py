@@ -20,6 +20,11 @@ has: the user said so explicitly; the file's column stays in the raw archive.
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
+import time
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -30,8 +35,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rmdash import detect, parse
-from rmdash.model import FilePlan, ImportOptions, ImportRefused, SheetPlan
-from rmdash.readers import HEAD_ROWS, RawSheet, column_letter, one_line, open_sheets, sha256_file
+from rmdash.model import FilePlan, ImportOptions, ImportRefused, ProgressEvent, SheetPlan, SpilledRows
+from rmdash.readers import (
+    HEAD_ROWS,
+    Chunk,
+    NotStreamable,
+    RawSheet,
+    column_letter,
+    one_line,
+    open_sheets,
+    sha256_file,
+)
 from rmdash.schema import Column, Kind, Schema, fold, load_schema
 
 # The CLI's flags that set a constant for a column (spec section 6); every
@@ -47,6 +61,11 @@ _TYPE_WORDS = {
 }
 _IMPORT_ID = '{"ImportId"'
 MAX_CELL_CHARS = 32_767  # Excel's own limit for the text of one cell
+# Rows typed at a time: a sheet with more is typed in parts (peak memory stays
+# that of one part) and its accepted rows are spilled to Parquet files.
+CHUNK_ROWS = 250_000
+
+Progress = Callable[[ProgressEvent], None]
 
 
 class MissingColumn(ImportRefused):
@@ -64,11 +83,13 @@ def plan_file(
     options: ImportOptions,
     saved_mappings: list[dict] | None = None,
     display_name: str | None = None,
+    progress: Progress | None = None,
 ) -> FilePlan:
     """Read, map, type and validate every sheet of one file; raise ImportRefused if none can be used.
 
     ``display_name`` is only a label (messages, FilePlan.file_name); the file
-    is always opened from ``path``.
+    is always opened from ``path``. ``progress`` is called as sheets are read
+    and typed (rows done, an estimate of the total); see ProgressEvent.
     """
     schema = load_schema()
     path = Path(path)
@@ -79,8 +100,10 @@ def plan_file(
     sheets = open_sheets(path, label)
     plans: list[SheetPlan] = []
     skipped: list[str] = []
+    reporter = _Reporter(progress, label, len(sheets))
     for raw in sheets:
-        outcome = _SheetPlanner(raw, schema, options, saved, named, label).plan()
+        outcome = _SheetPlanner(raw, schema, options, saved, named, label, reporter).plan()
+        reporter.sheet_done()
         if isinstance(outcome, str):
             skipped.append(f"{one_line(raw.name or label)}: {outcome}")
         else:
@@ -198,8 +221,134 @@ class _Problems:
         return pc.replace_substring_regex(joined, "^; |; $", "")
 
 
+class _Reporter:
+    """Progress events of one file's planning (nothing happens without a callback)."""
+
+    def __init__(self, progress: Progress | None, file_label: str, n_sheets: int):
+        self.progress = progress
+        self.file = file_label
+        self.n_sheets = max(n_sheets, 1)
+        self.sheets_done = 0
+        self.started = time.monotonic()
+
+    def __call__(self, stage: str, sheet: str | None, rows_done: int, rows_total, sheet_fraction: float):
+        if self.progress is None:
+            return
+        self.progress(
+            ProgressEvent(
+                stage=stage,
+                file=self.file,
+                sheet=sheet,
+                rows_done=rows_done,
+                rows_total=rows_total,
+                fraction=min(1.0, (self.sheets_done + sheet_fraction) / self.n_sheets),
+                elapsed=time.monotonic() - self.started,
+            )
+        )
+
+    def sheet_done(self) -> None:
+        self.sheets_done += 1
+
+
+@dataclass
+class _Tally:
+    """What the parts of one sheet add up to; warnings and decisions come from it at the end."""
+
+    n: int = 0  # data rows (after skipping)
+    skipped: int = 0
+    long_cells: dict[int, int] = field(default_factory=dict)  # column index -> cells cut
+    dates: dict[str, parse.DateEvidence] = field(default_factory=dict)
+    numbers: dict[str, tuple[bool, bool]] = field(default_factory=dict)  # (comma seen, dot seen)
+    priorities: dict[str, tuple[bool, int]] = field(default_factory=dict)  # (column present, defaulted)
+    blank_required: dict[str, bool] = field(default_factory=dict)  # every row so far blank
+    date_orders_used: list[dict[str, str]] = field(default_factory=list)  # per part: numeric dates
+    decimal_comma_used: list[dict[str, bool]] = field(default_factory=list)  # per part
+
+
+@dataclass
+class _Decisions:
+    """Per column, how the whole column is read: day/month order of numeric dates, decimal comma."""
+
+    dates: dict[str, tuple[str | None, bool, int, str | None]]  # order, ambiguous, conflicting, like
+    decimal_comma: dict[str, bool]
+
+    def date_value_order(self, name: str) -> str | None:
+        return self.dates[name][0]
+
+
+@dataclass
+class _Part:
+    rows: pd.DataFrame
+    rejected: pd.DataFrame
+    superseded: int
+
+
+class _SpillDirectory:
+    """Owns a temporary directory of Parquet parts; removed when this object is collected."""
+
+    def __init__(self):
+        self.path = Path(tempfile.mkdtemp(prefix="rmdash-plan-"))
+        weakref.finalize(self, shutil.rmtree, str(self.path), ignore_errors=True)
+
+
+class _RowSink:
+    """The accepted rows of a sheet's parts: one part stays a frame, more are spilled to Parquet."""
+
+    def __init__(self):
+        self.frames: list[pd.DataFrame] = []
+        self.files: list[str] = []
+        self.directory: _SpillDirectory | None = None
+
+    def add(self, frame: pd.DataFrame) -> None:
+        if not self.files and not self.frames:
+            self.frames.append(frame)
+            return
+        if self.frames:
+            self._spill(self.frames.pop())
+        self._spill(frame)
+
+    def _spill(self, frame: pd.DataFrame) -> None:
+        import pyarrow.parquet as pq
+
+        if self.directory is None:
+            self.directory = _SpillDirectory()
+        path = self.directory.path / f"part-{len(self.files):05d}.parquet"
+        # the same conversion the store applies to an in-memory frame, so both give the same rows
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False, nthreads=1), path)
+        self.files.append(str(path))
+
+    def drop_repeated_keys(self, key: list[str]) -> int:
+        """Across parts, a later row with the same key replaces an earlier one; returns rows dropped."""
+        if not self.files:
+            return 0
+        import pyarrow.parquet as pq
+
+        keys = [pq.read_table(f, columns=key) for f in self.files]
+        sizes = [t.num_rows for t in keys]
+        repeated = pa.concat_tables(keys).to_pandas().duplicated(keep="last").to_numpy()
+        del keys
+        if not repeated.any():
+            return 0
+        start = 0
+        for i, size in enumerate(sizes):
+            drop = repeated[start : start + size]
+            start += size
+            if drop.any():
+                table = pq.read_table(self.files[i]).filter(pa.array(~drop))
+                pq.write_table(table, self.files[i])
+        return int(repeated.sum())
+
+    def result(self, count: int) -> tuple[pd.DataFrame, SpilledRows | None]:
+        if not self.files:
+            return self.frames[0], None
+        import pyarrow.parquet as pq
+
+        empty = pq.read_table(self.files[0]).slice(0, 0).to_pandas()
+        return empty, SpilledRows(files=list(self.files), count=count, owner=self.directory)
+
+
 class _SheetPlanner:
-    def __init__(self, raw: RawSheet, schema, options, saved, named, file_label):
+    def __init__(self, raw: RawSheet, schema, options, saved, named, file_label, reporter=None):
         self.raw = raw
         self.schema: Schema = schema
         self.options: ImportOptions = options
@@ -208,6 +357,7 @@ class _SheetPlanner:
         self.file_label = file_label
         self.where = f"file '{file_label}'" if raw.name is None else f"sheet '{one_line(raw.name)}'"
         self.warnings: list[str] = []
+        self.report = reporter or _Reporter(None, file_label, 1)
 
     # ------------------------------------------------------------ header, kind, mapping
 
@@ -236,8 +386,7 @@ class _SheetPlanner:
         self.header = header
         self._warn_duplicate_headers()
         self._check_required_columns()
-        table, first_row_no = self.raw.rows_from(choice.row + 1)
-        return self._build(table, first_row_no)
+        return self._build(choice.row + 1)
 
     def _choose(self, rows) -> detect.HeaderChoice | None:
         options, named = self.options, self.named
@@ -307,31 +456,71 @@ class _SheetPlanner:
 
     # ------------------------------------------------------------ rows
 
-    def _build(self, table: pa.Table, first_row_no: int) -> SheetPlan:
+    def _build(self, start: int) -> SheetPlan:
+        """Type the rows below the header, part by part (one part for most sheets).
+
+        A large sheet is typed CHUNK_ROWS rows at a time so memory stays that
+        of one part. What depends on a whole column (the day/month order of
+        numeric dates, a decimal comma, the counts in warnings, the last row per
+        key) is decided from what all parts add up to, so the plan is the one a
+        single pass would give; a part typed before its column's evidence was
+        complete is typed again (docs/decisions.md, "Scale").
+        """
+        fixed: _Decisions | None = None
+        while True:
+            try:
+                outcome = self._type_parts(start, fixed)
+            except NotStreamable:  # not a plain rectangular UTF-8 CSV after all: read it whole
+                self.raw = self.raw.whole()
+                continue
+            if isinstance(outcome, _Decisions):
+                fixed = outcome
+                continue
+            return outcome
+
+    def _type_parts(self, start: int, fixed: _Decisions | None) -> SheetPlan | _Decisions:
+        """One pass over the parts; the decisions to type again with when a part was typed otherwise."""
+        self._tally, self._fixed = _Tally(), fixed
+        sink, rejected, superseded = _RowSink(), [], 0
+        rows_done = 0
+        self.report("reading", self.raw.name, 0, None, 0.0)
+        for i, chunk in enumerate(self.raw.chunks_from(start, CHUNK_ROWS)):
+            part = self._type_part(chunk.table, chunk.first_row_no, first=i == 0)
+            sink.add(part.rows)
+            rejected.append(part.rejected)
+            superseded += part.superseded
+            rows_done += chunk.table.num_rows
+            self.report("typing", self.raw.name, rows_done, _rows_total(chunk, rows_done), chunk.fraction)
+        decisions = self._decisions(self._tally.dates, self._tally.numbers)
+        if fixed is None and self._typed_otherwise(decisions):
+            return decisions
+        superseded += sink.drop_repeated_keys(list(self.kind.key))
+        return self._finish(sink, rejected, superseded, decisions)
+
+    def _type_part(self, table: pa.Table, first_row_no: int, first: bool) -> _Part:
         n = table.num_rows
         row_no = np.arange(first_row_no, first_row_no + n, dtype=np.int64)
         cleaned = {
             i: self._clean(table, i) for i in set(self.cmap.positions.values()) | self._source_positions()
         }
-        keep = ~self._skippable(table, cleaned, n)
-        skipped = int(n - keep.sum())
+        keep = ~self._skippable(table, cleaned, n, first)
+        self._tally.skipped += int(n - keep.sum())
         selector = pa.array(keep)
         table = table.filter(selector)
         cleaned = {i: arr.filter(selector) for i, arr in cleaned.items()}
         row_no = row_no[keep]
         n = table.num_rows
-        if n == 0:
-            self.warnings.append("no data rows below the header")
+        self._tally.n += n
 
         self.problems = _Problems(n)
         texts = self._canonical_texts(cleaned, n)
         typed = {}
-        self.date_orders: dict[str, str] = {}
-        self.ambiguous: list[str] = []
         typed.update(self._type_dates(texts))
+        decimal_comma: dict[str, bool] = {}
         for column in self.kind.columns:
             if column.name not in typed:
-                typed[column.name] = self._type_column(column, texts[column.name], n)
+                typed[column.name] = self._type_column(column, texts[column.name], n, decimal_comma)
+        self._tally.decimal_comma_used.append(decimal_comma)
         self._apply_held_rule(typed, texts, cleaned, n)
         self._check_required_values(typed, texts, n)
         if self.kind.at_least_one:
@@ -341,6 +530,39 @@ class _SheetPlanner:
         rejected = self._rejected_frame(table, row_no, rejected_mask)
         rows = self._accepted_frame(typed, row_no, ~rejected_mask)
         rows, superseded = self._keep_last_per_key(rows)
+        return _Part(rows, rejected, superseded)
+
+    def _typed_otherwise(self, decisions: _Decisions) -> bool:
+        """Was a part typed with another date order or decimal separator than the whole column takes?"""
+        for used in self._tally.date_orders_used:
+            if any(decisions.date_value_order(name) != order for name, order in used.items()):
+                return True
+        for used in self._tally.decimal_comma_used:
+            if any(decisions.decimal_comma[name] != comma for name, comma in used.items()):
+                return True
+        return False
+
+    def _finish(self, sink: _RowSink, rejected: list[pd.DataFrame], superseded: int, decisions) -> SheetPlan:
+        tally = self._tally
+        for index, count in tally.long_cells.items():
+            self._warn_long_cells(index, count)
+        if tally.n == 0:
+            self.warnings.append("no data rows below the header")
+        self.date_orders: dict[str, str] = {}
+        self.ambiguous: list[str] = []
+        for name, (order, ambiguous, conflicting, like) in decisions.dates.items():
+            self._note_date_order(name, order, ambiguous, conflicting, like)
+        for name, (present, defaulted) in tally.priorities.items():
+            self._warn_priorities(name, present, defaulted, tally.n)
+        for name, blank in tally.blank_required.items():
+            if tally.n and blank and name in self.cmap.positions:
+                self._refuse_empty_column(name)
+        accepted = sum(len(f) for f in sink.frames) if not sink.files else None
+        found = [f for f in rejected if len(f)]
+        frame = pd.concat(found, ignore_index=True) if len(found) > 1 else (found or rejected)[0]
+        rows, spilled = sink.result(accepted or 0)
+        if spilled is not None:
+            spilled.count = self._spilled_count(spilled)
         return SheetPlan(
             file_name=self.file_label,
             sheet=self.raw.name,
@@ -353,13 +575,20 @@ class _SheetPlanner:
             date_orders=self.date_orders,
             ambiguous_dates=self.ambiguous,
             rows=rows,
-            rejected=rejected,
+            rejected=frame,
             superseded=superseded,
-            skipped=skipped,
+            skipped=tally.skipped,
             warnings=self.warnings,
             preset=self.preset.name if self.preset else None,
             layout_signature=detect.layout_signature(self.header),
+            spilled=spilled,
         )
+
+    @staticmethod
+    def _spilled_count(spilled: SpilledRows) -> int:
+        import pyarrow.parquet as pq
+
+        return sum(pq.ParquetFile(f).metadata.num_rows for f in spilled.files)
 
     def _clean(self, table: pa.Table, index: int) -> pa.Array:
         return self._cut_long_cells(
@@ -374,13 +603,18 @@ class _SheetPlanner:
         """
         too_long = pc.fill_null(pc.greater(pc.utf8_length(cells), MAX_CELL_CHARS), False)
         count = pc.sum(too_long).as_py() or 0
+        tally = self._tally.long_cells
+        tally[index] = tally.get(index, 0) + count  # every column, so the warnings keep column order
         if not count:
             return cells
-        self.warnings.append(
-            f"'{one_line(self.header[index], 40)}': {count} cell(s) longer than {MAX_CELL_CHARS:,} characters "
-            "(Excel's limit) cut to that length; the original file is kept in the archive"
-        )
         return pc.if_else(too_long, pc.utf8_slice_codeunits(cells, 0, MAX_CELL_CHARS), cells)
+
+    def _warn_long_cells(self, index: int, count: int) -> None:
+        if count:
+            self.warnings.append(
+                f"'{one_line(self.header[index], 40)}': {count} cell(s) longer than {MAX_CELL_CHARS:,} "
+                "characters (Excel's limit) cut to that length; the original file is kept in the archive"
+            )
 
     def _warn_duplicate_headers(self) -> None:
         """A header used twice: the first column is imported, the user is told which."""
@@ -412,8 +646,11 @@ class _SheetPlanner:
                     out.add(index)
         return out
 
-    def _skippable(self, table: pa.Table, cleaned: dict[int, pa.Array], n: int) -> np.ndarray:
-        """Blank rows, totals rows, repeated header / label rows and Qualtrics ImportId rows."""
+    def _skippable(self, table: pa.Table, cleaned: dict[int, pa.Array], n: int, first: bool) -> np.ndarray:
+        """Blank rows, totals rows, repeated header / label rows and Qualtrics ImportId rows.
+
+        ``first``: this part starts right below the header.
+        """
         if n == 0:
             return np.zeros(0, bool)
         mapped = list(cleaned.values())
@@ -423,7 +660,7 @@ class _SheetPlanner:
         skip = blank | self._totals_rows(table, cleaned, n) | self._header_like_rows(table, cleaned, n)
         for arr in mapped:
             skip |= pc.fill_null(pc.starts_with(arr, _IMPORT_ID), False).to_numpy(zero_copy_only=False)
-        if self.preset and self.preset.questions == "row_below_header":
+        if first and self.preset and self.preset.questions == "row_below_header":
             skip[0] = True  # the question-text row under the header
         return skip
 
@@ -548,12 +785,13 @@ class _SheetPlanner:
 
     # ------------------------------------------------------------ typing and validation
 
-    def _type_column(self, column: Column, text: pa.Array, n: int):
+    def _type_column(self, column: Column, text: pa.Array, n: int, decimal_comma: dict[str, bool]):
         present = column.name in self.cmap.positions or column.name in self.constants
         present = present or bool(self.preset and column.name in self.preset.derived)
         kind = column.type
         if kind in ("number", "score"):
-            result = parse.parse_numbers(text)
+            result = self._type_numbers(column.name, text)
+            decimal_comma[column.name] = result.decimal_comma
             self._reject_unreadable(column, text, result.bad)
             return result.values
         if kind == "bool":
@@ -564,12 +802,8 @@ class _SheetPlanner:
             return pd.array(result.values, dtype="boolean")
         if kind == "priority":
             result = parse.parse_priorities(text, self.schema.vocabulary_lookup("priority"))
-            if n and not present:
-                self.warnings.append(f"{column.name}: no {column.name} column; every row read as P3")
-            elif result.defaulted:
-                self.warnings.append(
-                    f"{column.name}: {result.defaulted} row(s) blank or unrecognised, read as P3"
-                )
+            _, defaulted = self._tally.priorities.get(column.name, (present, 0))
+            self._tally.priorities[column.name] = (present, defaulted + result.defaulted)
             return result.values
         if column.vocabulary:
             return parse.map_vocabulary(text, self.schema.vocabulary_lookup(column.vocabulary))
@@ -587,44 +821,79 @@ class _SheetPlanner:
             c.name: parse.parse_dates(texts[c.name], self.options.date_order, date_only=c.type == "date")
             for c in columns
         }
-        settled = {
-            name: r.order for name, r in results.items() if r.order in DATE_ORDER_FLAGS and not r.ambiguous
-        }
-        sibling = next(iter(settled.items())) if len(set(settled.values())) == 1 else None
+        tally = self._tally.dates
+        for name, result in results.items():
+            tally[name] = tally[name] + result.evidence if name in tally else result.evidence
+        # the whole column's decision when known, else the one of every part typed so far
+        decisions = self._fixed or self._decisions(tally, {})
+        used: dict[str, str] = {}
         out = {}
         for column in columns:
             result = results[column.name]
-            like = None
-            if result.ambiguous and sibling:
-                like = sibling[0]
-                if sibling[1] != result.order:
-                    result = parse.parse_dates(
-                        texts[column.name], sibling[1], date_only=column.type == "date"
-                    )
-                    result.ambiguous = True
-            self._note_date_order(column.name, result, like)
+            order = decisions.date_value_order(column.name)
+            if result.evidence.counts.get("numeric"):
+                used[column.name] = order
+                if order != result.order:  # a sibling column's order, or the whole column's
+                    result = parse.parse_dates(texts[column.name], order, date_only=column.type == "date")
             self._reject_unreadable(column, texts[column.name], result.bad)
             out[column.name] = result.values
+        self._tally.date_orders_used.append(used)
         return out
 
-    def _note_date_order(self, name: str, result: parse.DateResult, like: str | None = None) -> None:
-        if result.order is None:
+    def _decisions(self, dates: dict[str, parse.DateEvidence], numbers: dict) -> _Decisions:
+        """How each column is read, from the evidence of its values (see _type_dates).
+
+        A date column whose values fit both orders takes the order the sheet's
+        other date columns settled (one export tool writes one format), else
+        the default; either way it is listed as ambiguous with a warning.
+        """
+        decided = {name: evidence.decide(self.options.date_order) for name, evidence in dates.items()}
+        settled = {name: d[0] for name, d in decided.items() if d[0] in DATE_ORDER_FLAGS and not d[1]}
+        sibling = next(iter(settled.items())) if len(set(settled.values())) == 1 else None
+        out = {}
+        for name, (order, ambiguous, conflicting) in decided.items():
+            like = None
+            if ambiguous and sibling:
+                like, order, conflicting = sibling[0], sibling[1], 0
+            out[name] = (order, ambiguous, conflicting, like)
+        commas = {name: parse.decimal_comma_from(*seen) for name, seen in numbers.items()}
+        return _Decisions(dates=out, decimal_comma=commas)
+
+    def _type_numbers(self, name: str, text: pa.Array) -> parse.NumberResult:
+        """A number column with the whole column's decimal separator (see _build)."""
+        forced = self._fixed.decimal_comma.get(name) if self._fixed else None
+        result = parse.parse_numbers(text, forced)
+        comma, dot = self._tally.numbers.get(name, (False, False))
+        self._tally.numbers[name] = (comma or result.comma_seen, dot or result.dot_seen)
+        running = parse.decimal_comma_from(*self._tally.numbers[name])
+        if forced is None and running != result.decimal_comma:
+            result = parse.parse_numbers(text, running)
+        return result
+
+    def _note_date_order(self, name: str, order, ambiguous: bool, conflicting: int, like=None) -> None:
+        if order is None:
             return
-        self.date_orders[name] = result.order
+        self.date_orders[name] = order
         source = self._source_label(name)
-        if result.ambiguous:
+        if ambiguous:
             self.ambiguous.append(name)
-            other = "monthfirst" if result.order == "dayfirst" else "dayfirst"
+            other = "monthfirst" if order == "dayfirst" else "dayfirst"
             self.warnings.append(
                 f"{source}: every date fits both day-first and month-first; read as "
-                f"{result.order.replace('first', '-first')}{f' like {like}' if like else ''} "
+                f"{order.replace('first', '-first')}{f' like {like}' if like else ''} "
                 f"(pass {DATE_ORDER_FLAGS[other]} if they are {other.replace('first', '-first')})"
             )
-        elif result.conflicting:
+        elif conflicting:
             self.warnings.append(
-                f"{source}: {result.conflicting} date(s) do not fit the "
-                f"{result.order.replace('first', '-first')} order of the rest of the column and were rejected"
+                f"{source}: {conflicting} date(s) do not fit the "
+                f"{order.replace('first', '-first')} order of the rest of the column and were rejected"
             )
+
+    def _warn_priorities(self, name: str, present: bool, defaulted: int, n: int) -> None:
+        if n and not present:
+            self.warnings.append(f"{name}: no {name} column; every row read as P3")
+        elif defaulted:
+            self.warnings.append(f"{name}: {defaulted} row(s) blank or unrecognised, read as P3")
 
     def _source_label(self, name: str) -> str:
         header = self.cmap.mapping.get(name)
@@ -662,16 +931,21 @@ class _SheetPlanner:
     def _check_required_values(self, typed: dict, texts: dict, n: int) -> None:
         for name in self.kind.required:
             blank = pc.is_null(texts[name]).to_numpy(zero_copy_only=False)
-            if n and blank.all() and name in self.cmap.positions:
-                header = self.cmap.mapping[name]
-                raise MissingColumn(
-                    f"{self.kind.name} {self.where}: column '{one_line(header, 40)}' ({name}) is empty: "
-                    f"pass {_fix_flag(name)}",
-                    self.kind.name,
-                    name,
-                    self.raw.name,
-                )
+            # a mapped required column blank in every row is refused when the whole sheet is typed
+            self._tally.blank_required[name] = self._tally.blank_required.get(name, True) and bool(
+                blank.all()
+            )
             self.problems.add(blank, f"{name}: blank (required)")
+
+    def _refuse_empty_column(self, name: str) -> None:
+        header = self.cmap.mapping[name]
+        raise MissingColumn(
+            f"{self.kind.name} {self.where}: column '{one_line(header, 40)}' ({name}) is empty: "
+            f"pass {_fix_flag(name)}",
+            self.kind.name,
+            name,
+            self.raw.name,
+        )
 
     def _check_surveys(self, typed: dict, texts: dict, n: int) -> None:
         low, high = survey_scale(self.options)
@@ -747,6 +1021,13 @@ class _SheetPlanner:
         duplicate = rows.duplicated(subset=list(self.kind.key), keep="last")
         superseded = int(duplicate.sum())
         return rows.loc[~duplicate].reset_index(drop=True), superseded
+
+
+def _rows_total(chunk: Chunk, rows_done: int) -> int | None:
+    """Rows of the sheet: known for a workbook, estimated from the bytes read for a streamed CSV."""
+    if chunk.rows_total is not None:
+        return chunk.rows_total
+    return round(rows_done / chunk.fraction) if chunk.fraction > 0 else None
 
 
 def _fix_flag(column: str) -> str:

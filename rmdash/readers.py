@@ -25,6 +25,7 @@ import io
 import re
 import zipfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +47,12 @@ MAX_ENTRY_RATIO = 200  # uncompressed / compressed, checked for entries above RA
 RATIO_FLOOR_BYTES = 1024 * 1024
 MAX_PROLOG_BYTES = 1024 * 1024  # an XML part must open its root element within this
 HEAD_ROWS = 30  # rows read for header detection and preview
+# A large CSV is streamed (read in blocks, never decoded whole), so memory does
+# not grow with it and only this bounds it (10M tickets are ~1.8 GB).
+MAX_CSV_BYTES = 8 * 1024 * 1024 * 1024
+CSV_STREAM_BYTES = 64 * 1024 * 1024  # CSV files above this are streamed
+STREAM_HEAD_BYTES = 1024 * 1024  # bytes decoded for header detection of a streamed CSV
+CSV_BLOCK_BYTES = 16 * 1024 * 1024  # pyarrow's read block for a streamed CSV
 
 _ZIP = b"PK\x03\x04"
 _EMPTY_ZIP = b"PK\x05\x06"
@@ -113,6 +120,53 @@ class RawSheet:
     @property
     def column_letters(self) -> list[str]:
         return self._loader.column_letters()
+
+    def chunks_from(self, start: int, rows: int) -> Iterator[Chunk]:
+        """The rows from 0-based row ``start`` as tables of at most about ``rows`` rows.
+
+        A streamed CSV is read block by block and never held whole; other
+        sheets are sliced. Every call starts again from ``start``. A streamed
+        CSV that turns out not to be plain rectangular UTF-8 raises
+        ``NotStreamable`` (use ``whole()`` and start again).
+        """
+        chunks = getattr(self._loader, "chunks_from", None)
+        if chunks is not None:
+            return chunks(start, rows)
+        table, first_row_no = self.rows_from(start)
+        return _slices(table, first_row_no, rows)
+
+    @property
+    def streamed(self) -> bool:
+        return isinstance(self._loader, _CsvStream)
+
+    def whole(self) -> RawSheet:
+        """This sheet read whole (a streamed CSV decoded in memory; refused when too large)."""
+        if not self.streamed:
+            return self
+        return RawSheet(self.name, self._loader.whole())
+
+
+@dataclass
+class Chunk:
+    """A part of a sheet: its rows as text, the sheet row number of the first, how far the sheet is read."""
+
+    table: pa.Table
+    first_row_no: int
+    fraction: float  # share of the sheet read once this chunk is done
+    rows_total: int | None  # rows of the sheet from the start row; None while unknown
+
+
+class NotStreamable(Exception):
+    """A streamed CSV has ragged rows, blank lines, bytes that are not UTF-8 or a cell longer than a block."""
+
+
+def _slices(table: pa.Table, first_row_no: int, rows: int) -> Iterator[Chunk]:
+    total = table.num_rows
+    starts = range(0, total, max(rows, 1)) if total else [0]
+    for offset in starts:
+        part = table.slice(offset, rows)
+        done = offset + part.num_rows
+        yield Chunk(part, first_row_no + offset, done / total if total else 1.0, total)
 
 
 def column_letter(index: int) -> str:
@@ -219,6 +273,125 @@ class _CsvText:
         if table is None:  # ragged rows: pyarrow cannot pad them
             table = _python_csv(body, self.delimiter, width)
         return table, start + 1
+
+
+class _CsvStream(_CsvText):
+    """A large UTF-8 CSV: the head decoded for header detection, the body streamed by pyarrow.
+
+    The body is parsed with the options of the whole-file path (every column
+    as text, quoted newlines, blank lines kept), straight from the file's bytes
+    at the offset of the first data record, so its values are the ones the
+    whole-file path would give. Anything that path handles specially (ragged
+    rows, blank lines, bytes that are not UTF-8, a cell longer than a block)
+    raises NotStreamable instead.
+    """
+
+    def __init__(self, path: Path, head_text: str, bom: int, label: str):
+        super().__init__(head_text, label)
+        self.path = path
+        self.bom = bom
+        self.size = path.stat().st_size
+
+    def head_is_complete(self) -> bool:
+        """Every head record (and the one after) ended inside the decoded head."""
+        if len(self._offsets) <= HEAD_ROWS:
+            return False  # so few records in this many bytes: leave it to the whole-file path
+        rest = self.text[self._offsets[-1] :]
+        consumed = 0
+
+        def tracked():
+            nonlocal consumed
+            for line in io.StringIO(rest, newline=""):
+                consumed += len(line)
+                yield line
+
+        next(csv.reader(tracked(), delimiter=self.delimiter), None)
+        return consumed < len(rest)
+
+    def whole(self) -> _CsvText:
+        if self.size > MAX_FILE_BYTES:
+            raise ImportRefused(
+                f"'{self.label}' is larger than {MAX_FILE_BYTES // 2**20} MB and not a plain UTF-8 CSV "
+                "(ragged rows, blank lines or another encoding): save it as CSV UTF-8, or split it, and upload again"
+            )
+        return _CsvText(_decode_text(self.path.read_bytes(), self.label), self.label)
+
+    def rows_from(self, start: int) -> tuple[pa.Table, int]:
+        chunks = list(self.chunks_from(start, 1 << 62))
+        tables = [c.table for c in chunks]
+        return (pa.concat_tables(tables) if len(tables) > 1 else tables[0]), start + 1
+
+    def chunks_from(self, start: int, rows: int) -> Iterator[Chunk]:
+        if start >= len(self._offsets):  # every record was in the head: nothing below the header
+            table, first_row_no = super().rows_from(start)
+            yield Chunk(table, first_row_no, 1.0, 0)
+            return
+        offset = self.bom + len(self.text[: self._offsets[start]].encode("utf-8"))
+        width = len(self._records[start])
+        read, convert = _csv_options(self.delimiter, width)
+        read.block_size = CSV_BLOCK_BYTES
+        invalid = []
+
+        def on_invalid(row) -> str:
+            invalid.append(row)
+            return "skip"
+
+        parse = pacsv.ParseOptions(
+            delimiter=self.delimiter,
+            newlines_in_values=True,
+            ignore_empty_lines=False,
+            invalid_row_handler=on_invalid,
+        )
+        body_bytes = max(self.size - offset, 1)
+        first_row_no, done_rows, pending = start + 1, 0, []
+        with open(self.path, "rb") as fh:
+            fh.seek(offset)
+            counting = _CountingReader(fh)
+            try:
+                reader = pacsv.open_csv(
+                    counting, read_options=read, parse_options=parse, convert_options=convert
+                )
+                for batch in reader:
+                    if invalid:
+                        raise NotStreamable("ragged rows or blank lines")
+                    pending.append(batch)
+                    if sum(b.num_rows for b in pending) >= rows:
+                        table = pa.Table.from_batches(pending)
+                        pending = []
+                        yield self._chunk(table, first_row_no + done_rows, counting.bytes_read / body_bytes)
+                        done_rows += table.num_rows
+            except pa.ArrowInvalid as err:  # not UTF-8, or a row longer than a block
+                raise NotStreamable(str(err)) from err
+        if invalid:
+            raise NotStreamable("ragged rows or blank lines")
+        if pending or done_rows == 0:
+            names = [f"c{i}" for i in range(width)]
+            table = (
+                pa.Table.from_batches(pending)
+                if pending
+                else pa.table({n: pa.array([], pa.string()) for n in names})
+            )
+            yield self._chunk(table, first_row_no + done_rows, 1.0)
+
+    @staticmethod
+    def _chunk(table: pa.Table, first_row_no: int, fraction: float) -> Chunk:
+        return Chunk(table, first_row_no, min(fraction, 1.0), None)
+
+
+class _CountingReader(io.RawIOBase):
+    """A binary file that counts the bytes read from it (progress of a streamed CSV)."""
+
+    def __init__(self, fh):
+        self._fh = fh
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._fh.readinto(buffer)
+        self.bytes_read += n or 0
+        return n
 
 
 def _sniff_delimiter(text: str) -> tuple[str, int]:
@@ -346,7 +519,43 @@ def open_sheets(path: str | Path, label: str | None = None) -> list[RawSheet]:
     if head.startswith(_OLE):
         _check_ole(path, label)
     _refuse_non_text(head, label)
-    return [RawSheet(None, _CsvText(_decode_text(path.read_bytes(), label), label))]
+    return [_csv_sheet(path, label)]
+
+
+def _csv_sheet(path: Path, label: str) -> RawSheet:
+    """A CSV read whole, or streamed when it is large and plain UTF-8."""
+    size = path.stat().st_size
+    if size > CSV_STREAM_BYTES:
+        stream = _stream(path, label)
+        if stream is not None:
+            return RawSheet(None, stream)
+    if size > MAX_FILE_BYTES:
+        raise ImportRefused(
+            f"'{label}' is larger than {MAX_FILE_BYTES // 2**20} MB and not a plain UTF-8 CSV: "
+            "save it as CSV UTF-8, or split it, and upload again"
+        )
+    return RawSheet(None, _CsvText(_decode_text(path.read_bytes(), label), label))
+
+
+def _stream(path: Path, label: str) -> _CsvStream | None:
+    """A streamed CSV, or None when its head is not plain UTF-8 or holds no complete header block."""
+    head_bytes = STREAM_HEAD_BYTES
+    while head_bytes <= 16 * STREAM_HEAD_BYTES:
+        with open(path, "rb") as fh:
+            data = fh.read(head_bytes)
+        bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return None  # UTF-16: decoded whole
+        try:  # a character cut at the end of the head is left out, not an error
+            text = codecs.getincrementaldecoder("utf-8")().decode(data[bom:], final=False)
+        except UnicodeDecodeError:
+            return None  # not plain UTF-8: the whole-file path reads stray bytes as cp1252
+        _check_text_sample(text, label)
+        stream = _CsvStream(path, text, bom, label)
+        if stream.head_is_complete():
+            return stream
+        head_bytes *= 4
+    return None
 
 
 def preview_sheets(
@@ -376,10 +585,10 @@ def _check_size_and_read_head(path: Path, label: str) -> bytes:
         raise ImportRefused(f"'{label}' cannot be opened: {one_line(err.strerror or err)}") from err
     if size == 0:
         raise ImportRefused(f"'{label}' is empty: export the data again and upload the new file")
-    if size > MAX_FILE_BYTES:
-        raise ImportRefused(
-            f"'{label}' is larger than {MAX_FILE_BYTES // 2**20} MB: split it into smaller files"
-        )
+    # a workbook is parsed whole; a large CSV is streamed, so it may be larger
+    limit = MAX_FILE_BYTES if head.startswith((_ZIP, _OLE, _EMPTY_ZIP)) else MAX_CSV_BYTES
+    if size > limit:
+        raise ImportRefused(f"'{label}' is larger than {limit // 2**20:,} MB: split it into smaller files")
     return head
 
 
@@ -542,6 +751,14 @@ def _decode_text(data: bytes, label: str) -> str:
         # reads as cp1252, and a file whose rows were saved in both (rows pasted
         # from two systems) keeps every name right instead of turning 'é' into 'Ã©'.
         text = _decode(data, "utf-8", label, errors=_CP1252_FALLBACK)
+    _check_text_sample(text, label)
+    if not text.strip():
+        raise ImportRefused(f"'{label}' is empty: export the data again and upload the new file")
+    return text
+
+
+def _check_text_sample(text: str, label: str) -> None:
+    """Refuse binary junk and HTML/XML posing as CSV, from the first 64 KiB of the text."""
     sample = text[:65536]
     if len(_CONTROL.findall(sample)) > max(2, len(sample) // 200):
         raise ImportRefused(
@@ -551,9 +768,6 @@ def _decode_text(data: bytes, label: str) -> str:
         raise ImportRefused(
             f"'{label}' is an HTML or XML document, not a spreadsheet: open it in Excel and save as .xlsx"
         )
-    if not text.strip():
-        raise ImportRefused(f"'{label}' is empty: export the data again and upload the new file")
-    return text
 
 
 def _cp1252_bytes(err: UnicodeDecodeError) -> tuple[str, int]:

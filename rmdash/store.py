@@ -28,7 +28,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -45,6 +45,7 @@ from rmdash.model import (
     FilePlan,
     ImportOptions,
     ImportRefused,
+    ProgressEvent,
     RmdashError,
     SheetPlan,
 )
@@ -486,6 +487,7 @@ def write_plans(
     plans: Sequence[FilePlan],
     options: ImportOptions,
     file_paths: Sequence[str | Path] | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
 ) -> list[BatchSummary]:
     """Write every sheet of every planned file in ONE transaction; one BatchSummary per sheet.
 
@@ -493,7 +495,8 @@ def write_plans(
     they go to the raw archive. A sheet identical to an existing batch is not
     written again (its summary says which batch it duplicates). With
     ``options.strict`` any rejected row refuses the whole import. On any error
-    the database is left exactly as it was.
+    the database is left exactly as it was. ``progress`` hears of each sheet
+    written (stage "writing", rows so far of all sheets' accepted rows).
     """
     plans = list(plans)
     sources = [Path(p) for p in file_paths] if file_paths is not None else [Path(p.path) for p in plans]
@@ -507,13 +510,15 @@ def write_plans(
 
     at = _now()
     summaries: list[BatchSummary] = []
+    report = _WriteProgress(progress, plans)
     with _transaction(con, "the import failed"):
         for plan, source in zip(plans, sources, strict=True):
             notes = _skipped_sheet_notes(plan)
-            file_summaries = [
-                _write_sheet(con, plan, sheet, options, at, notes if i == 0 else [])
-                for i, sheet in enumerate(plan.sheets)
-            ]
+            file_summaries = []
+            for i, sheet in enumerate(plan.sheets):
+                report(plan, sheet, done=False)
+                file_summaries.append(_write_sheet(con, plan, sheet, options, at, notes if i == 0 else []))
+                report(plan, sheet, done=True)
             if any(s.batch_id is not None for s in file_summaries):
                 _store_file(con, plan, source, archived.get(plan.sha256), at)
             summaries += file_summaries
@@ -522,6 +527,33 @@ def write_plans(
         if any(s.batch_id is not None for s in summaries):
             _bump_store_version(con)
     return summaries
+
+
+class _WriteProgress:
+    """ProgressEvents of write_plans: accepted rows of the sheets written so far, of all sheets."""
+
+    def __init__(self, progress, plans: Sequence[FilePlan]):
+        self.progress = progress
+        self.total = sum(sheet.accepted for plan in plans for sheet in plan.sheets)
+        self.done = 0
+        self.started = time.monotonic()
+
+    def __call__(self, plan: FilePlan, sheet: SheetPlan, done: bool) -> None:
+        if self.progress is None:
+            return
+        if done:
+            self.done += sheet.accepted
+        self.progress(
+            ProgressEvent(
+                stage="writing",
+                file=plan.file_name,
+                sheet=sheet.sheet,
+                rows_done=self.done,
+                rows_total=self.total,
+                fraction=self.done / self.total if self.total else float(done),
+                elapsed=time.monotonic() - self.started,
+            )
+        )
 
 
 def _refuse_empty_files(plans: Sequence[FilePlan]) -> None:
@@ -538,7 +570,7 @@ def _refuse_empty_files(plans: Sequence[FilePlan]) -> None:
 
 def _is_empty_sheet(sheet: SheetPlan) -> bool:
     """A header and nothing below it (no accepted and no rejected rows): never a batch."""
-    return len(sheet.rows) == 0 and len(sheet.rejected) == 0
+    return sheet.accepted == 0 and len(sheet.rejected) == 0
 
 
 def _refuse_rejected(plans: Sequence[FilePlan]) -> None:
@@ -600,7 +632,10 @@ def _write_sheet(
     kind = _kind(sheet.kind)
     if _is_empty_sheet(sheet):
         return _empty_sheet_summary(plan, sheet, kind, notes)
-    _stage_rows(con, kind, sheet.rows)
+    if sheet.spilled is not None:
+        _stage_spilled_rows(con, kind, sheet.spilled.files)
+    else:
+        _stage_rows(con, kind, sheet.rows)
     content = _content_sha256(con, kind, sheet.rejected)
     duplicate = _find_identical(con, content)
     if duplicate is not None:
@@ -644,21 +679,33 @@ def _stage_rows(con, kind: Kind, rows: pd.DataFrame) -> None:
     present = [name for name, _ in _data_columns(kind) if name in frame.columns]
     # one thread: starting a converter pool costs more than converting a sheet's columns
     arrow = pa.Table.from_pandas(frame[present + ["row_no"]], preserve_index=False, nthreads=1)
+    con.register(_SRC, arrow)
+    try:
+        _stage_from(con, kind, _SRC, present)
+    finally:
+        con.unregister(_SRC)
+
+
+def _stage_from(con, kind: Kind, source: str, present: list[str], params: dict | None = None) -> None:
+    """CREATE the stage from ``source`` (a relation with columns ``present`` + row_no), cast to the store's types."""
     casts = ", ".join(
         f'CAST(src."{name}" AS {sql_type}) AS "{name}"'
         if name in present
         else f'CAST(NULL AS {sql_type}) AS "{name}"'
         for name, sql_type in _data_columns(kind)
     )
-    con.register(_SRC, arrow)
-    try:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {_STAGE} AS "  # noqa: S608
-            f"SELECT *, {_row_hash(kind)} AS row_hash FROM "
-            f"(SELECT {casts}, CAST(src.row_no AS INTEGER) AS row_no FROM {_SRC} src)"
-        )
-    finally:
-        con.unregister(_SRC)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_STAGE} AS "  # noqa: S608
+        f"SELECT *, {_row_hash(kind)} AS row_hash FROM "
+        f"(SELECT {casts}, CAST(src.row_no AS INTEGER) AS row_no FROM {source} src)",
+        params or {},
+    )
+
+
+def _stage_spilled_rows(con, kind: Kind, files: list[str]) -> None:
+    """Like _stage_rows, from the Parquet parts of a large sheet (DuckDB reads them, streaming)."""
+    source = "read_parquet($files, union_by_name = true)"
+    _stage_from(con, kind, source, [name for name, _ in _data_columns(kind)], {"files": list(files)})
 
 
 def _content_sha256(con, kind: Kind, rejected: pd.DataFrame) -> str:
@@ -710,7 +757,7 @@ def _duplicate_summary(
         kind=kind.name,
         sha256=plan.sha256,
         active=active,
-        unchanged=len(sheet.rows),
+        unchanged=sheet.accepted,
         duplicate_of=batch_id,
         warnings=[message],
     )

@@ -1036,7 +1036,7 @@ def _sheet_report(s) -> SheetReport:
         headers=list(dict.fromkeys([*s.mapping.values(), *s.unmapped])),
         dates=dates or "no date columns",
         ambiguous=bool(s.ambiguous_dates),
-        accepted=len(s.rows),
+        accepted=s.accepted,
         rejected=s.rejected,
         notes=notes,
     )

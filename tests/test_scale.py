@@ -1,0 +1,221 @@
+"""Scale: a large file typed in parts gives the same store as one pass; KPI results are reused, not recomputed.
+
+The parts are made small here (a few hundred rows, a few KiB per CSV block)
+so that every cross-part rule is exercised on a file a test can write: an
+event log whose repeated keys sit in different parts, a date column whose
+day/month order is only settled near the end of the file, a sibling date
+column that follows it, a decimal comma that only shows late, rejected rows
+in several parts, and warnings whose counts add up over the parts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from rmdash import kpi, plan, readers, store
+from rmdash.importer import import_files
+from rmdash.model import ImportOptions, ProgressEvent
+from tests import filebuilders as fb
+
+SMALL_PARTS = {"CHUNK_ROWS": 97}
+TINY_BLOCKS = {"CSV_STREAM_BYTES": 0, "CSV_BLOCK_BYTES": 4096}
+TIME_COLUMNS = {"imported_at", "at_time", "first_seen", "created_at"}
+
+
+def ticket_log_rows(n: int = 1200, iso: bool = False) -> list[list]:
+    """Tickets as an event log: ambiguous numeric dates, month-first evidence only near the end
+    (``iso``: ISO dates instead, nothing for the parts to settle)."""
+    rows = [
+        ["Ticket ID", "Vendor", "RM", "Type", "Priority", "Opened", "Resolved", "Escalated", "Description"]
+    ]
+    for i in range(n):
+        day, month = i % 12 + 1, (i // 12) % 12 + 1
+        opened = f"{month:02d}/{day:02d}/2026 10:{i % 60:02d}"  # both parts <= 12: fits either order
+        if i > n - 40:  # the only values that settle the order: month-first
+            opened = f"{month:02d}/{13 + i % 15}/2026 09:00"
+        if iso:
+            opened = f"2026-{month:02d}-{day:02d} 10:{i % 60:02d}:00"
+        key = i if i < n - 60 else i - 100  # the last 60 rows update keys of 100 rows before
+        vendor = "" if i % 250 == 7 else f"Vendor {key % 3}"  # blank required value: rejected
+        ticket = f"T{key:05d}"
+        resolved = f"{day:02d}/{month:02d}/2026" if i % 5 else ""
+        if i % 333 == 5:
+            resolved = "31/31/2026"  # unreadable either way: rejected
+        priority = "" if i % 10 == 0 else f"P{i % 4 + 1}"
+        rows.append([ticket, vendor, f"RM {i % 4}", "Incident", priority, opened, resolved, "no", f"row {i}"])
+    return rows
+
+
+def change_request_rows(n: int = 600) -> list[list]:
+    """Costs written '1.234' (a decimal point or a thousands dot?) until a '1.234,50' near the end settles it."""
+    rows = [["CR ID", "Vendor", "Requested", "Estimated cost", "Actual cost"]]
+    for i in range(n):
+        estimate = f"{1 + i % 9}.{i % 1000:03d}" + (",50" if i > n - 20 else "")
+        rows.append([f"CR{i:04d}", "Acme", f"2026-{i % 12 + 1:02d}-03", estimate, "1200" if i % 2 else ""])
+    return rows
+
+
+def snapshot(db: Path) -> dict[str, list[tuple]]:
+    """Every table of a store, rows sorted, without the columns that hold the time of the import."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        out = {}
+        for (table,) in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall():
+            columns = [
+                name
+                for (name,) in con.execute(
+                    "SELECT column_name FROM duckdb_columns() WHERE table_name = ? ORDER BY column_index",
+                    [table],
+                ).fetchall()
+                if name not in TIME_COLUMNS
+            ]
+            select = ", ".join(f'CAST("{c}" AS VARCHAR)' for c in columns)
+            out[table] = sorted(
+                con.execute(f"SELECT {select} FROM {table}").fetchall(), key=lambda r: tuple(map(str, r))
+            )
+        return out
+    finally:
+        con.close()
+
+
+def import_with(monkeypatch, tmp_path: Path, name: str, files: list[Path], **constants) -> Path:
+    with monkeypatch.context() as m:
+        for key, value in constants.items():
+            m.setattr(readers if hasattr(readers, key) else plan, key, value)
+        db = tmp_path / f"{name}.duckdb"
+        import_files(db, files, ImportOptions(who="test"))
+    return db
+
+
+def plan_with(monkeypatch, path: Path, **constants):
+    with monkeypatch.context() as m:
+        for key, value in constants.items():
+            m.setattr(readers if hasattr(readers, key) else plan, key, value)
+        return plan.plan_file(path, ImportOptions())
+
+
+def described(sheet) -> dict:
+    """Everything a plan says about a sheet, its rows included (read back from disk when spilled)."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    rows = sheet.rows
+    if sheet.spilled is not None:
+        rows = pd.concat([pq.read_table(f).to_pandas() for f in sheet.spilled.files], ignore_index=True)
+    return {
+        "rows": rows.astype(str).values.tolist(),
+        "columns": list(rows.columns),
+        "accepted": sheet.accepted,
+        "rejected": sheet.rejected.astype(str).values.tolist(),
+        "superseded": sheet.superseded,
+        "skipped": sheet.skipped,
+        "warnings": sheet.warnings,
+        "date_orders": sheet.date_orders,
+        "ambiguous": sheet.ambiguous_dates,
+    }
+
+
+# ---------------------------------------------------------------- typed in parts = one pass
+
+
+def test_a_csv_streamed_in_small_parts_plans_exactly_like_one_pass(tmp_path, monkeypatch):
+    path = fb.write_csv(tmp_path / "tickets.csv", ticket_log_rows())
+    whole = plan_with(monkeypatch, path)
+    parts = plan_with(monkeypatch, path, **SMALL_PARTS, **TINY_BLOCKS)
+
+    sheet, streamed = whole.sheets[0], parts.sheets[0]
+    assert streamed.spilled is not None and len(streamed.spilled.files) > 5  # really typed in parts
+    assert sheet.spilled is None
+    assert described(streamed) == described(sheet)
+    # the cross-part rules really were exercised
+    assert sheet.date_orders == {"opened_at": "monthfirst", "resolved_at": "monthfirst"}
+    assert sheet.ambiguous_dates == ["resolved_at"]
+    assert sheet.superseded == 60 and len(sheet.rejected) > 5
+    assert any("blank or unrecognised, read as P3" in w for w in sheet.warnings)
+
+
+def test_a_csv_streamed_in_small_parts_gives_the_same_store_as_one_pass(tmp_path, monkeypatch):
+    tickets = fb.write_csv(tmp_path / "tickets.csv", ticket_log_rows())
+    crs = fb.write_csv(tmp_path / "change_requests.csv", change_request_rows())
+    whole = import_with(monkeypatch, tmp_path, "whole", [tickets, crs])
+    parts = import_with(monkeypatch, tmp_path, "parts", [tickets, crs], **SMALL_PARTS, **TINY_BLOCKS)
+
+    assert snapshot(parts) == snapshot(whole)
+    con = duckdb.connect(str(whole), read_only=True)
+    costs = con.execute("SELECT min(estimated_cost), max(estimated_cost) FROM change_requests").fetchone()
+    con.close()
+    assert costs == (1000.0, 9593.5)  # '1.000' read with the decimal comma the end of the file showed
+
+
+def test_a_workbook_typed_in_small_parts_gives_the_same_store_as_one_pass(tmp_path, monkeypatch):
+    book = fb.write_xlsx(tmp_path / "export.xlsx", {"Tickets": ticket_log_rows(700)})
+    whole = import_with(monkeypatch, tmp_path, "whole", [book])
+    parts = import_with(monkeypatch, tmp_path, "parts", [book], **SMALL_PARTS)
+    assert snapshot(parts) == snapshot(whole)
+
+
+def test_a_large_csv_with_blank_lines_is_read_whole_and_still_imports(tmp_path, monkeypatch):
+    rows = ticket_log_rows(400)
+    rows.insert(200, [])  # a blank line: pyarrow cannot stream it with the sheet's row numbers
+    path = fb.write_csv(tmp_path / "tickets.csv", rows)
+    whole = plan_with(monkeypatch, path)
+    streamed = plan_with(monkeypatch, path, **SMALL_PARTS, **TINY_BLOCKS)
+    assert described(streamed.sheets[0]) == described(whole.sheets[0])
+    assert whole.sheets[0].skipped == 1
+
+
+def test_spilled_parts_are_removed_with_the_plan(tmp_path, monkeypatch):
+    import gc
+
+    path = fb.write_csv(tmp_path / "tickets.csv", ticket_log_rows(500))
+    planned = plan_with(monkeypatch, path, **SMALL_PARTS)
+    folder = Path(planned.sheets[0].spilled.files[0]).parent
+    assert folder.is_dir()
+    del planned
+    gc.collect()
+    assert not folder.exists()
+
+
+# ---------------------------------------------------------------- progress
+
+
+def test_an_import_reports_progress_up_to_done(tmp_path, monkeypatch):
+    path = fb.write_csv(tmp_path / "tickets.csv", ticket_log_rows(800, iso=True))
+    events: list[ProgressEvent] = []
+    with monkeypatch.context() as m:
+        m.setattr(plan, "CHUNK_ROWS", 200)
+        import_files(tmp_path / "p.duckdb", [path], ImportOptions(who="test"), progress=events.append)
+    typing = [e for e in events if e.stage == "typing"]
+    assert [e.rows_done for e in typing] == [200, 400, 600, 800]
+    assert all(e.rows_total == 800 for e in typing)
+    fractions = [e.fraction for e in events]
+    assert fractions == sorted(fractions) and events[-1].stage == "done" and events[-1].fraction == 1.0
+    assert events[-1].rows_done == plan.plan_file(path, ImportOptions()).sheets[0].accepted
+
+
+def test_progress_reports_a_rate_and_the_time_left():
+    event = ProgressEvent(stage="typing", file="t.csv", rows_done=250, rows_total=1000, elapsed=5.0)
+    assert event.rate == 50.0 and event.seconds_left == 15.0
+    assert ProgressEvent(stage="reading", file="t.csv").seconds_left is None
+
+
+# ---------------------------------------------------------------- the store's one write path
+
+
+def test_store_verifies_after_a_spilled_import_and_its_undo(tmp_path, monkeypatch):
+    path = fb.write_csv(tmp_path / "tickets.csv", ticket_log_rows(600))
+    db = import_with(monkeypatch, tmp_path, "s", [path], **SMALL_PARTS)
+    con = store.open_store(db)
+    try:
+        assert store.verify_store(con) == []
+        accepted = plan.plan_file(path, ImportOptions()).sheets[0].accepted
+        assert con.execute("SELECT count(*) FROM tickets").fetchone()[0] == accepted
+        store.set_active(con, 1, False, "test")
+        assert (
+            store.verify_store(con) == [] and con.execute("SELECT count(*) FROM tickets").fetchone()[0] == 0
+        )
+    finally:
+        con.close()
+    kpi.clear_cache()
