@@ -27,6 +27,7 @@ import json
 import os
 import re
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -175,6 +176,11 @@ def _import_arguments(p: argparse.ArgumentParser) -> None:
     mapping.add_argument("--mapping", metavar="NAME", help="apply a saved mapping")
     p.add_argument("--strict", action="store_true", help="any rejected row fails the whole import")
     p.add_argument("--json", action="store_true", help="print the batch summary as JSON")
+    p.add_argument(
+        "--progress",
+        action="store_true",
+        help="print progress lines on stderr (shown live anyway when stderr is a terminal)",
+    )
 
 
 def options_from_args(args: argparse.Namespace) -> ImportOptions:
@@ -233,13 +239,56 @@ def _cmd_import(args: argparse.Namespace) -> int:
     options = options_from_args(args)
     from rmdash.importer import import_files  # reading spreadsheets loads heavy modules: only here
 
-    summaries = import_files(args.db, args.files, options)
+    show = args.progress or sys.stderr.isatty()
+    summaries = import_files(args.db, args.files, options, progress=ProgressPrinter() if show else None)
     if args.json:
         _print_json([batch_json(s) for s in summaries])
     else:
         print_batches(summaries)
         _print_rejected_samples(args.db, summaries)
     return EXIT_OK
+
+
+class ProgressPrinter:
+    """Import progress on stderr: rows done, rate and time left; one live line on a terminal.
+
+    Not a terminal (``--progress`` in a log): a line at most every few seconds.
+    """
+
+    def __init__(self, stream=None, every: float | None = None):
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty()
+        self.every = every if every is not None else (0.2 if self.live else 5.0)
+        self.started = time.monotonic()
+        self.shown = float("-inf")
+
+    def __call__(self, event) -> None:
+        now = time.monotonic()
+        if event.stage != "done" and now - self.shown < self.every:
+            return
+        self.shown = now
+        line = self.line(event, now - self.started)
+        if self.live:
+            end = "\n" if event.stage == "done" else ""
+            self.stream.write("\r\x1b[2K" + line + end)
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    @staticmethod
+    def line(event, elapsed: float) -> str:
+        where = event.file + (f" / {event.sheet}" if event.sheet else "")
+        if event.stage == "done":
+            return f"imported {event.rows_done:,} rows in {elapsed:.1f} s"
+        rows = f"{event.rows_done:,}"
+        if event.rows_total:
+            rows += f" of {event.rows_total:,}"
+        parts = [f"{where}: {event.stage} {rows} rows ({event.fraction:.0%})"]
+        if event.rate:
+            parts.append(f"{event.rate:,.0f} rows/s")
+        if 0 < event.fraction < 1:
+            parts.append(f"about {elapsed * (1 - event.fraction) / event.fraction:,.0f} s left")
+        return ", ".join(parts)
 
 
 def batch_json(s: BatchSummary) -> dict:

@@ -294,12 +294,15 @@ class _SpillDirectory:
 class _RowSink:
     """The accepted rows of a sheet's parts: one part stays a frame, more are spilled to Parquet."""
 
-    def __init__(self):
+    def __init__(self, key: list[str]):
+        self.key = key
         self.frames: list[pd.DataFrame] = []
         self.files: list[str] = []
+        self.key_hashes: list[np.ndarray] = []  # per part, a 64-bit hash of each row's key
         self.directory: _SpillDirectory | None = None
 
     def add(self, frame: pd.DataFrame) -> None:
+        self.key_hashes.append(pd.util.hash_pandas_object(frame[self.key], index=False).to_numpy())
         if not self.files and not self.frames:
             self.frames.append(frame)
             return
@@ -317,33 +320,40 @@ class _RowSink:
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False, nthreads=1), path)
         self.files.append(str(path))
 
-    def drop_repeated_keys(self, key: list[str]) -> int:
-        """Across parts, a later row with the same key replaces an earlier one; returns rows dropped."""
+    def drop_repeated_keys(self) -> int:
+        """Across parts, a later row with the same key replaces an earlier one; returns rows dropped.
+
+        Each part is already free of repeats. Rows whose key hash occurs in more
+        than one place are the only candidates; their keys are compared exactly.
+        """
         if not self.files:
             return 0
         import pyarrow.parquet as pq
 
-        keys = [pq.read_table(f, columns=key) for f in self.files]
-        sizes = [t.num_rows for t in keys]
-        repeated = pa.concat_tables(keys).to_pandas().duplicated(keep="last").to_numpy()
-        del keys
-        if not repeated.any():
+        hashes = np.concatenate(self.key_hashes)
+        candidates = pd.Series(hashes).duplicated(keep=False).to_numpy()
+        if not candidates.any():
             return 0
-        start = 0
-        for i, size in enumerate(sizes):
-            drop = repeated[start : start + size]
-            start += size
+        bounds = np.cumsum([0] + [len(h) for h in self.key_hashes])
+        keys = []
+        for i, path in enumerate(self.files):
+            rows = np.flatnonzero(candidates[bounds[i] : bounds[i + 1]])
+            keys.append(pq.read_table(path, columns=self.key).take(rows).to_pandas())
+        repeated = np.zeros(len(hashes), bool)
+        repeated[np.flatnonzero(candidates)] = pd.concat(keys, ignore_index=True).duplicated(keep="last")
+        for i, path in enumerate(self.files):
+            drop = repeated[bounds[i] : bounds[i + 1]]
             if drop.any():
-                table = pq.read_table(self.files[i]).filter(pa.array(~drop))
-                pq.write_table(table, self.files[i])
+                pq.write_table(pq.read_table(path).filter(pa.array(~drop)), path)
         return int(repeated.sum())
 
-    def result(self, count: int) -> tuple[pd.DataFrame, SpilledRows | None]:
+    def result(self) -> tuple[pd.DataFrame, SpilledRows | None]:
         if not self.files:
             return self.frames[0], None
         import pyarrow.parquet as pq
 
         empty = pq.read_table(self.files[0]).slice(0, 0).to_pandas()
+        count = sum(pq.ParquetFile(f).metadata.num_rows for f in self.files)
         return empty, SpilledRows(files=list(self.files), count=count, owner=self.directory)
 
 
@@ -481,7 +491,7 @@ class _SheetPlanner:
     def _type_parts(self, start: int, fixed: _Decisions | None) -> SheetPlan | _Decisions:
         """One pass over the parts; the decisions to type again with when a part was typed otherwise."""
         self._tally, self._fixed = _Tally(), fixed
-        sink, rejected, superseded = _RowSink(), [], 0
+        sink, rejected, superseded = _RowSink(list(self.kind.key)), [], 0
         rows_done = 0
         self.report("reading", self.raw.name, 0, None, 0.0)
         for i, chunk in enumerate(self.raw.chunks_from(start, CHUNK_ROWS)):
@@ -494,7 +504,7 @@ class _SheetPlanner:
         decisions = self._decisions(self._tally.dates, self._tally.numbers)
         if fixed is None and self._typed_otherwise(decisions):
             return decisions
-        superseded += sink.drop_repeated_keys(list(self.kind.key))
+        superseded += sink.drop_repeated_keys()
         return self._finish(sink, rejected, superseded, decisions)
 
     def _type_part(self, table: pa.Table, first_row_no: int, first: bool) -> _Part:
@@ -557,12 +567,9 @@ class _SheetPlanner:
         for name, blank in tally.blank_required.items():
             if tally.n and blank and name in self.cmap.positions:
                 self._refuse_empty_column(name)
-        accepted = sum(len(f) for f in sink.frames) if not sink.files else None
         found = [f for f in rejected if len(f)]
         frame = pd.concat(found, ignore_index=True) if len(found) > 1 else (found or rejected)[0]
-        rows, spilled = sink.result(accepted or 0)
-        if spilled is not None:
-            spilled.count = self._spilled_count(spilled)
+        rows, spilled = sink.result()
         return SheetPlan(
             file_name=self.file_label,
             sheet=self.raw.name,
@@ -583,12 +590,6 @@ class _SheetPlanner:
             layout_signature=detect.layout_signature(self.header),
             spilled=spilled,
         )
-
-    @staticmethod
-    def _spilled_count(spilled: SpilledRows) -> int:
-        import pyarrow.parquet as pq
-
-        return sum(pq.ParquetFile(f).metadata.num_rows for f in spilled.files)
 
     def _clean(self, table: pa.Table, index: int) -> pa.Array:
         return self._cut_long_cells(

@@ -343,14 +343,14 @@ class _CsvStream(_CsvText):
             invalid_row_handler=on_invalid,
         )
         body_bytes = max(self.size - offset, 1)
+        # pyarrow reads ahead, so the bytes read say little: estimate the rows from the head's row length
+        head_bytes = len(self.text[self._offsets[start] : self._offsets[-1]].encode("utf-8"))
+        estimate = max(1, round(body_bytes * (len(self._offsets) - 1 - start) / max(head_bytes, 1)))
         first_row_no, done_rows, pending = start + 1, 0, []
         with open(self.path, "rb") as fh:
             fh.seek(offset)
-            counting = _CountingReader(fh)
             try:
-                reader = pacsv.open_csv(
-                    counting, read_options=read, parse_options=parse, convert_options=convert
-                )
+                reader = pacsv.open_csv(fh, read_options=read, parse_options=parse, convert_options=convert)
                 for batch in reader:
                     if invalid:
                         raise NotStreamable("ragged rows or blank lines")
@@ -358,8 +358,11 @@ class _CsvStream(_CsvText):
                     if sum(b.num_rows for b in pending) >= rows:
                         table = pa.Table.from_batches(pending)
                         pending = []
-                        yield self._chunk(table, first_row_no + done_rows, counting.bytes_read / body_bytes)
                         done_rows += table.num_rows
+                        estimate = max(estimate, done_rows + 1)  # not done yet: at least one row to come
+                        yield Chunk(
+                            table, first_row_no + done_rows - table.num_rows, done_rows / estimate, estimate
+                        )
             except pa.ArrowInvalid as err:  # not UTF-8, or a row longer than a block
                 raise NotStreamable(str(err)) from err
         if invalid:
@@ -371,27 +374,7 @@ class _CsvStream(_CsvText):
                 if pending
                 else pa.table({n: pa.array([], pa.string()) for n in names})
             )
-            yield self._chunk(table, first_row_no + done_rows, 1.0)
-
-    @staticmethod
-    def _chunk(table: pa.Table, first_row_no: int, fraction: float) -> Chunk:
-        return Chunk(table, first_row_no, min(fraction, 1.0), None)
-
-
-class _CountingReader(io.RawIOBase):
-    """A binary file that counts the bytes read from it (progress of a streamed CSV)."""
-
-    def __init__(self, fh):
-        self._fh = fh
-        self.bytes_read = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        n = self._fh.readinto(buffer)
-        self.bytes_read += n or 0
-        return n
+            yield Chunk(table, first_row_no + done_rows, 1.0, done_rows + table.num_rows)
 
 
 def _sniff_delimiter(text: str) -> tuple[str, int]:

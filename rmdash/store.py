@@ -53,7 +53,7 @@ from rmdash.schema import Kind, load_schema
 
 # Uploads above this size are archived as a content-addressed file beside the
 # database instead of a BLOB, so the database file stays small enough to copy.
-ARCHIVE_THRESHOLD_BYTES = 200 * 1024 * 1024
+ARCHIVE_THRESHOLD_BYTES = 32 * 1024 * 1024
 ARCHIVE_DIR_NAME = "archive"
 
 BUSY_MESSAGE = "the database is busy with another import; try again in a minute"
