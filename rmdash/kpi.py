@@ -631,10 +631,14 @@ def compute_kpis(
         period_range(period, grain, rules.fiscal_year_start_month)  # a bad label fails before any query
     key = _cache_key(con, rules, grain, filters) if cache else None
     if key is not None:
+        whole = key[:-1] + (Filters(),)  # the same store version, rules and grain, unfiltered
         with _CACHE_LOCK:
             if key in _CACHE:
                 _CACHE.move_to_end(key)
                 return _CACHE[key].copy()
+            if whole in _CACHE:  # a filter change reads the precomputed rows
+                _CACHE.move_to_end(whole)
+                return _filtered(_CACHE[whole], filters)
     table = _build_table(_query_kinds(con, rules, grain, filters), rules, grain)
     if key is not None:
         with _CACHE_LOCK:
@@ -643,6 +647,32 @@ def compute_kpis(
                 _CACHE.popitem(last=False)
         return table.copy()
     return table
+
+
+def _filtered(table: KpiTable, filters: Filters) -> KpiTable:
+    """The rows of a whole KPI table that ``filters`` keep (a copy).
+
+    Every row is computed from its own (vendor, rm, period) group, so these are
+    the rows a filtered query gives, in the same order: a vendor's rows, one
+    RM's rows (no vendor-level rows), or one period's rows.
+    """
+
+    def keep(frame: pd.DataFrame) -> pd.DataFrame:
+        mask = np.ones(len(frame), bool)
+        if filters.vendor is not None:
+            mask &= (frame["vendor"] == filters.vendor).to_numpy()
+        if filters.rm is not None:
+            mask &= (frame["rm"] == filters.rm).to_numpy(dtype=bool, na_value=False)
+        if filters.period is not None:
+            mask &= (frame["period"] == filters.period).to_numpy()
+        return frame[mask].reset_index(drop=True)
+
+    return replace(
+        table,
+        composite=keep(table.composite),
+        components=keep(table.components),
+        metrics=keep(table.metrics),
+    )
 
 
 def clear_cache() -> None:

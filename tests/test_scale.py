@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from rmdash import kpi, plan, readers, store
 from rmdash.importer import import_files
@@ -219,3 +220,89 @@ def test_store_verifies_after_a_spilled_import_and_its_undo(tmp_path, monkeypatc
     finally:
         con.close()
     kpi.clear_cache()
+
+
+# ---------------------------------------------------------------- KPI results kept per store version and rules
+
+
+def kpi_rows(vendor: str, n: int = 60) -> list[list]:
+    rows = [["Ticket ID", "Vendor", "RM", "Type", "Priority", "Opened", "Responded", "Escalated"]]
+    for i in range(n):
+        opened = f"2026-{i % 6 + 1:02d}-{i % 27 + 1:02d} 09:00:00"
+        responded = f"2026-{i % 6 + 1:02d}-{i % 27 + 1:02d} {10 + i % 9:02d}:00:00"
+        rows.append(
+            [f"{vendor[:1]}{i}", vendor, f"RM {i % 2}", "Incident", f"P{i % 4 + 1}", opened, responded, "no"]
+        )
+    return rows
+
+
+@pytest.fixture
+def kpi_store(tmp_path):
+    kpi.clear_cache()
+    db = tmp_path / "kpi.duckdb"
+    import_files(db, [fb.write_csv(tmp_path / "acme.csv", kpi_rows("Acme"))], ImportOptions(who="test"))
+    con = store.open_store(db)
+    yield con
+    con.close()
+    kpi.clear_cache()
+
+
+@pytest.fixture
+def queries(monkeypatch) -> list[int]:
+    """Counts the KPI engine's trips to the database."""
+    calls: list[int] = []
+    real = kpi._query_kinds
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(kpi, "_query_kinds", counted)
+    return calls
+
+
+def test_a_filter_change_reads_the_precomputed_kpi_rows(kpi_store, queries):
+    from pandas.testing import assert_frame_equal
+
+    from rmdash import views
+
+    views.all_kpis(kpi_store, "month")
+    assert len(queries) == 1
+    rules = views.active_rules(kpi_store)
+    filters = [
+        {"vendor": "Acme"},
+        {"rm": "RM 1"},
+        {"period": "2026-03"},
+        {"vendor": "Acme", "period": "2026-02"},
+    ]
+    kept = [kpi.compute_kpis(kpi_store, "month", rules, **f) for f in filters]
+    assert len(queries) == 1  # no query: the rows were filtered from the cached table
+    for f, table in zip(filters, kept, strict=True):
+        queried = kpi.compute_kpis(kpi_store, "month", rules, cache=False, **f)
+        for part in ("composite", "components", "metrics"):
+            assert_frame_equal(getattr(table, part), getattr(queried, part))
+        assert len(table.composite) > 0 and table.to_json() == queried.to_json()
+
+
+def test_a_cached_kpi_table_is_recomputed_after_an_upload_an_undo_and_a_rule_change(
+    kpi_store, queries, tmp_path
+):
+    from rmdash import rules as rules_mod
+    from rmdash import views
+
+    first = views.all_kpis(kpi_store, "month")
+    assert views.all_kpis(kpi_store, "month").to_json() == first.to_json() and len(queries) == 1
+
+    batch = import_files(kpi_store, [fb.write_csv(tmp_path / "bolt.csv", kpi_rows("Bolt"))], ImportOptions())
+    uploaded = views.all_kpis(kpi_store, "month")
+    assert len(queries) == 2 and set(uploaded.composite["vendor"]) == {"Acme", "Bolt"}
+
+    store.set_active(kpi_store, batch[0].batch_id, False, "test")
+    undone = views.all_kpis(kpi_store, "month")
+    assert len(queries) == 3 and undone.to_json() == first.to_json()
+
+    heavier = views.whatif_rules(views.active_rules(kpi_store), {"responsiveness": 90}, None)
+    rules_mod.save_rule_set(kpi_store, heavier, "responsiveness first", "test")
+    reweighted = views.all_kpis(kpi_store, "month")
+    assert len(queries) == 4
+    assert reweighted.composite["composite"].tolist() != first.composite["composite"].tolist()
