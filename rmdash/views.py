@@ -961,7 +961,8 @@ def upload_view(
         if progress is not None:
             progress(i / len(files), f"Reading {name}…")
         options = upload_options((choices or {}).get(name, {}))
-        view.files.append(_plan_upload(name, path, options, saved, plan_cache))
+        rows = _rows_progress(progress, i, len(files), name)
+        view.files.append(_plan_upload(name, path, options, saved, plan_cache, rows))
     view.ready = bool(view.files) and all(u.plan is not None and u.plan.sheets for u in view.files)
     view.history = _history(store.list_batches(con))
     if view.history.empty:
@@ -977,7 +978,19 @@ def upload_view(
     return view
 
 
-def _plan_upload(name, path, options: ImportOptions, saved, cache: dict | None) -> UploadFile:
+def _rows_progress(progress, i: int, n: int, name: str):
+    """The page's (fraction, text) progress callback fed from plan_file's ProgressEvents."""
+    if progress is None:
+        return None
+
+    def report(event) -> None:
+        text = f"Reading {name}: {event.rows_done:,} rows" if event.rows_done else f"Reading {name}…"
+        progress(min(1.0, (i + event.fraction) / n), text)
+
+    return report
+
+
+def _plan_upload(name, path, options: ImportOptions, saved, cache: dict | None, progress=None) -> UploadFile:
     """Plan one file (nothing written); ``cache`` keeps the newest plan per file name across reruns."""
     from rmdash.plan import MissingColumn, plan_file
 
@@ -988,7 +1001,7 @@ def _plan_upload(name, path, options: ImportOptions, saved, cache: dict | None) 
         if cached is not None and cached[0] == key:
             plan = cached[1]
         else:
-            plan = plan_file(path, options, saved_mappings=saved, display_name=name)
+            plan = plan_file(path, options, saved_mappings=saved, display_name=name, progress=progress)
             if cache is not None:
                 cache[name] = (key, plan)
     except MissingColumn as err:

@@ -306,3 +306,37 @@ def test_a_cached_kpi_table_is_recomputed_after_an_upload_an_undo_and_a_rule_cha
     reweighted = views.all_kpis(kpi_store, "month")
     assert len(queries) == 4
     assert reweighted.composite["composite"].tolist() != first.composite["composite"].tolist()
+
+
+def test_the_upload_page_progress_bar_moves_with_the_rows_read(kpi_store, tmp_path, monkeypatch):
+    from rmdash import views
+    from rmdash.filters import Filters
+
+    path = fb.write_csv(tmp_path / "tickets.csv", ticket_log_rows(600, iso=True))
+    seen: list[tuple[float, str]] = []
+    monkeypatch.setattr(plan, "CHUNK_ROWS", 200)
+    view = views.upload_view(
+        kpi_store, Filters(), files=[("tickets.csv", str(path))], progress=lambda *a: seen.append(a)
+    )
+    assert view.ready
+    assert [text for _, text in seen if "rows" in text] == [
+        f"Reading tickets.csv: {n:,} rows" for n in (200, 400, 600)
+    ]
+    assert [f for f, _ in seen] == sorted(f for f, _ in seen) and seen[-1][0] == 1.0
+
+
+def test_the_command_line_prints_progress_with_rate_and_time_left(tmp_path, monkeypatch, capsys):
+    from rmdash.cli import ProgressPrinter, main
+
+    path = fb.write_csv(tmp_path / "tickets.csv", ticket_log_rows(300, iso=True))
+    assert main(["import", str(path), "--db", str(tmp_path / "c.duckdb"), "--progress"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "tickets.csv: reading 0 rows (0%)"
+    assert err[-1].startswith("imported 238 rows in ")  # 300 rows - 60 superseded - 2 without a vendor
+    event = ProgressEvent(
+        stage="typing", file="t.csv", rows_done=500, rows_total=2000, fraction=0.25, elapsed=2.0
+    )
+    assert (
+        ProgressPrinter.line(event, 4.0)
+        == "t.csv: typing 500 of 2,000 rows (25%), 250 rows/s, about 12 s left"
+    )
