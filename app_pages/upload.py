@@ -35,7 +35,7 @@ if done := st.session_state.pop("upload_done", None):
         st.dataframe(done[1], hide_index=True, width="stretch", key="upload_done_table")
 
 for upload in view.files:
-    with st.expander(upload.name, expanded=True, icon=":material/description:"):
+    with st.expander(shell.plain(upload.name), expanded=True, icon=":material/description:"):
         ui.file_controls(upload, view)
         if upload.error:
             st.error(shell.plain(upload.error))
