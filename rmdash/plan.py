@@ -797,6 +797,11 @@ class _SheetPlanner:
             return result.values
         if kind == "bool":
             if not present:
+                # The KPI engine counts an unknown flag as "no" (the spec's denominators), so
+                # say so: a perfect escalation rate from an export without the column misleads.
+                note = f"{column.name}: no {column.name} column; every row counts as 'no'"
+                if n and note not in self.warnings:
+                    self.warnings.append(note)
                 return pd.array([pd.NA] * n, dtype="boolean")
             result = parse.parse_bools(text, self.schema.vocabulary_lookup("bool"))
             self._reject_unreadable(column, text, result.bad)

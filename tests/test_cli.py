@@ -309,7 +309,8 @@ def test_import_prints_the_batch_table_warnings_and_rejected_rows_and_exits_0(tm
 
     table = out.split("\n\n")[0].splitlines()
     assert table[1].split() == ["1", "active", "tickets", "tickets.csv", "2", "0", "0", "0", "2", "0"]
-    assert "warnings:\n  batch 1 (tickets.csv): priority: 1 row(s) blank or unrecognised, read as P3" in out
+    assert "\nwarnings:\n  batch 1 (tickets.csv): " in out
+    assert "  batch 1 (tickets.csv): priority: 1 row(s) blank or unrecognised, read as P3\n" in out
     assert "rejected rows of batch 1 (tickets.csv) (all: `rmdash rejected 1 --csv FILE`):" in out
     assert "  row 4: " in out and "  row 5: " in out
 

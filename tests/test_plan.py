@@ -110,6 +110,16 @@ def test_missing_optional_columns_are_present_and_all_null(tmp_path):
     assert "priority: no priority column; every row read as P3" in sheet.warnings
 
 
+def test_a_tickets_sheet_without_flag_columns_warns_that_every_row_counts_as_no(tmp_path):
+    rows = [
+        ["Ticket ID", "Vendor", "Type", "Opened", "Escalated"],
+        ["T1", "Acme", "Incident", "2026-01-05", "yes"],
+    ]
+    sheet = only_sheet(fb.write_csv(tmp_path / "t.csv", rows))
+    assert "action_plan_shared: no action_plan_shared column; every row counts as 'no'" in sheet.warnings
+    assert not any(w.startswith("escalated:") for w in sheet.warnings)  # the column is there
+
+
 # ---------------------------------------------------------------- messy layouts
 
 
