@@ -220,6 +220,8 @@ def rules_from_toml(text: str, source: str = "override") -> Rules:
         override = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise RmdashError(f"rules: {source} is not valid TOML: {err}") from None
+    except RecursionError:  # arrays or tables nested thousands deep: tomllib recurses
+        raise RmdashError(f"rules: {source} is nested too deeply to be a rules file") from None
     return apply_override(override)
 
 
