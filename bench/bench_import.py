@@ -13,8 +13,8 @@ sides), run alternately so machine noise hits both alike:
   inference); DuckDB's ``read_csv`` is measured too and the faster of the two
   is the limit.
 
-Peak memory is each child's own peak RSS (``os.wait4``'s rusage), so one
-measurement never inherits another's peak. Goals (docs/benchmarks.md): import
+Peak memory is each child's own peak RSS (its VmHWM, sampled until it
+exits), so no measurement inherits the benchmark process's own peak. Goals (docs/benchmarks.md): import
 time <= 1.5x the raw read's, peak RSS <= 2x the raw read's.
 
 Usage: ``.venv/bin/python -m bench.bench_import FILE [--runs N]``
@@ -93,22 +93,43 @@ class Series:
 
 
 def run_child(argv: list[str], env: dict | None = None) -> Sample:
-    """Run a command to completion; its wall time and its own peak RSS (MB)."""
+    """Run a command to completion; its wall time, CPU time and its own peak RSS (MB).
+
+    The peak is the child's VmHWM (its address space's high-water mark),
+    sampled until it exits. ``ru_maxrss`` would not do: a child started from
+    a large parent inherits the parent's high-water mark through fork/exec.
+    """
     start = time.perf_counter()
-    proc = subprocess.Popen(  # noqa: S603 (our own interpreter and scripts)
-        argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT, env=env
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
-    if proc.stderr:
-        proc.stderr.close()
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(  # noqa: S603 (our own interpreter and scripts)
+            argv, stdout=subprocess.DEVNULL, stderr=errors, cwd=ROOT, env=env
+        )
+        peak_kb = 0
+        while True:
+            peak_kb = max(peak_kb, _high_water_kb(proc.pid))
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        errors.seek(0)
+        err = errors.read().decode("utf-8", "replace")
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv[:4])}... exited {proc.returncode}: {err.strip()[-500:]}")
-    return Sample(  # Linux: ru_maxrss in KiB
-        seconds=elapsed, peak_mb=usage.ru_maxrss / 1024, cpu_seconds=usage.ru_utime + usage.ru_stime
-    )
+    return Sample(seconds=elapsed, peak_mb=peak_kb / 1024, cpu_seconds=usage.ru_utime + usage.ru_stime)
+
+
+def _high_water_kb(pid: int) -> int:
+    """VmHWM of a running process (Linux), 0 when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def raw_readers(path: Path) -> dict[str, list[str]]:
