@@ -12,7 +12,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
+# Fill data/rmdash.duckdb (or $$RMDASH_DB) with demo data on first start, so the first page is quick.
 run: $(STAMP)
+	$(BIN)/python -m rmdash demo --if-empty
 	$(BIN)/streamlit run app.py
 
 test: $(STAMP)

@@ -489,11 +489,20 @@ def _write_csv(frame, path: Path) -> None:
 # --------------------------------------------------------------------------- demo
 
 
-@command("demo", "load realistic sample data (four vendors, 18 months)")
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from rmdash.demo import load_demo  # another module's heavy data generator: only here
+def _demo_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--if-empty", action="store_true", help="only when the store has no batches yet (first start)"
+    )
 
-    summaries = load_demo(args.db)
+
+@command("demo", "load realistic sample data (four vendors, 18 months)", _demo_arguments)
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from rmdash.demo import ensure_demo, load_demo  # a heavy data generator: only here
+
+    summaries = ensure_demo(args.db) if args.if_empty else load_demo(args.db)
+    if not summaries:
+        print(f"{args.db} already has data: demo not loaded")
+        return EXIT_OK
     print_batches(summaries)
     print(f"\ndemo data is in {args.db}")
     return EXIT_OK

@@ -442,3 +442,16 @@ def test_demo_loads_sample_data_into_the_database(tmp_path, capsys, monkeypatch)
     kinds = {b.kind for b in store.list_batches(con)}
     con.close()
     assert {"tickets", "meetings", "surveys"} <= kinds
+
+
+def test_demo_if_empty_leaves_a_store_that_has_data_alone(tmp_path, capsys):
+    db = tmp_path / "s.duckdb"
+    assert cli.main(["import", str(csv_file(tmp_path / "tickets.csv", TICKETS_CSV)), "--db", str(db)]) == 0
+    capsys.readouterr()
+
+    assert cli.main(["demo", "--if-empty", "--db", str(db)]) == 0
+
+    assert "already has data: demo not loaded" in capsys.readouterr().out
+    con = store.open_store(db, read_only=True)
+    assert [b.kind for b in store.list_batches(con)] == ["tickets"]
+    con.close()
