@@ -5,13 +5,16 @@ a hash of the sorted rows), so "the database is identical to before" is one
 comparison. ``ImportRunner`` is a warm Python process (rmdash, DuckDB, pyarrow
 and fastexcel already imported) that forks one child per import and reads the
 child's peak resident memory with ``os.wait4``; a child that hangs is killed
-by its own alarm (a hang guard, not a timing assertion).
+by its own alarm (a hang guard, not a timing assertion). ``markdown_texts``
+and ``unsafe_fragments`` find user text that an AppTest screen would render
+as Markdown without escaping.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import subprocess
 import sys
@@ -178,3 +181,49 @@ class ImportRunner:
     def close(self) -> None:
         self.proc.stdin.close()
         self.proc.wait(timeout=60)
+
+
+# ---------------------------------------------------------------- what a page renders as Markdown
+
+MARKDOWN_ELEMENTS = {
+    "markdown",
+    "caption",
+    "title",
+    "header",
+    "subheader",
+    "error",
+    "warning",
+    "info",
+    "success",
+}
+
+
+def markdown_texts(at) -> list[tuple[str, str]]:
+    """(element type, text) of everything on an AppTest screen that Streamlit renders as Markdown:
+    text elements, headings, alerts, and every element's label and help."""
+    out = []
+    for node in at._tree:
+        kind = getattr(node, "type", type(node).__name__)
+        if kind in MARKDOWN_ELEMENTS:
+            out.append((kind, str(node.value)))
+        proto = getattr(node, "proto", None)
+        for attr in ("label", "help"):
+            text = getattr(proto, attr, None) if proto is not None else None
+            if isinstance(text, str) and text:
+                out.append((f"{kind}.{attr}", text))
+    return out
+
+
+def _escapes_masked(text: str) -> str:
+    """The text with every backslash-escaped character masked: what is left is what Markdown reads."""
+    return re.sub(r"\\.", "\x00", text)
+
+
+def unsafe_fragments(texts: list[tuple[str, str]], tokens: list[str]) -> list[tuple[str, str, str]]:
+    """The hostile ``tokens`` a Markdown renderer would read as markup (present and not escaped)."""
+    return [
+        (kind, token, text[:120])
+        for kind, text in texts
+        for token in tokens
+        if token in _escapes_masked(text)
+    ]

@@ -38,7 +38,7 @@ from rmdash import store
 from rmdash.importer import import_files
 from rmdash.model import ImportOptions
 from rmdash.plan import MAX_CELL_CHARS
-from rmdash.readers import MAX_CSV_BYTES
+from rmdash.readers import MAX_CSV_BYTES, MAX_FILE_BYTES
 
 pytestmark = pytest.mark.slow
 
@@ -91,13 +91,20 @@ def required_all_blank_csv(tmp: Path) -> Path:
     return fb.write_csv(tmp / "tickets.csv", [header, *rows])
 
 
-def oversized_csv(tmp: Path) -> Path:
-    """Over the core's size limit for a CSV (large CSVs are streamed); sparse, so it costs no disk."""
-    path = tmp / "huge.csv"
+def _sparse(path: Path, head: bytes, size: int) -> Path:
+    """A file of ``size`` bytes that costs no disk: ``head``, then a hole."""
     with path.open("wb") as fh:
-        fh.write(b"Ticket ID,Vendor,Type,Opened\r\n")
-        fh.truncate(MAX_CSV_BYTES + 1024 * 1024)
+        fh.write(head)
+        fh.truncate(size)
     return path
+
+
+def oversized_xlsx(tmp: Path) -> Path:
+    return _sparse(tmp / "huge.xlsx", b"PK\x03\x04", MAX_FILE_BYTES + 1)
+
+
+def oversized_csv(tmp: Path) -> Path:
+    return _sparse(tmp / "huge.csv", b"Ticket ID,Vendor,Type,Opened\r\n", MAX_CSV_BYTES + 1)
 
 
 def plain_zip(tmp: Path) -> Path:
@@ -370,7 +377,8 @@ CORPUS: dict[str, Case] = {
     "workbook with no recognisable header": Case(no_header_xlsx, "refused", ["no recognisable header in any sheet"]),
     "CSV with only a header": Case(header_only_csv, "refused", ["a header but no data rows"]),
     "required columns all blank": Case(required_all_blank_csv, "refused", ["ticket_id", "is empty"]),
-    "file over the size limit (sparse)": Case(oversized_csv, "refused", [f"larger than {MAX_CSV_BYTES // 2**20:,} MB", "split it"]),
+    "workbook over the size cap (sparse)": Case(oversized_xlsx, "refused", [f"larger than {MAX_FILE_BYTES // 2**20:,} MB", "split it"]),
+    "CSV over the size cap (sparse)": Case(oversized_csv, "refused", [f"larger than {MAX_CSV_BYTES // 2**20:,} MB", "split it"]),
     # imported as the spec says: bad rows rejected or skipped, the rest imported
     "some required values blank": Case(some_required_blank_csv, "imported", check=check_some_rejected),
     "a 10 MB cell": Case(ten_mb_cell_csv, "imported", check=check_long_cell),

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from hardening import markdown_texts, unsafe_fragments
 from pptx import Presentation
 from streamlit.testing.v1 import AppTest
 
@@ -123,49 +124,7 @@ def app_db(hostile_db, tmp_path, monkeypatch) -> Path:
     store.close_shared()
 
 
-# ---------------------------------------------------------------- what a page renders as Markdown
-
-MARKDOWN_ELEMENTS = {
-    "markdown",
-    "caption",
-    "title",
-    "header",
-    "subheader",
-    "error",
-    "warning",
-    "info",
-    "success",
-}
-
-
-def markdown_texts(at: AppTest) -> list[tuple[str, str]]:
-    """(element type, text) of everything on screen that Streamlit renders as Markdown."""
-    out = []
-    for node in at._tree:
-        kind = getattr(node, "type", type(node).__name__)
-        if kind in MARKDOWN_ELEMENTS:
-            out.append((kind, str(node.value)))
-        proto = getattr(node, "proto", None)
-        for attr in ("label", "help"):
-            text = getattr(proto, attr, None) if proto is not None else None
-            if isinstance(text, str) and text:
-                out.append((f"{kind}.{attr}", text))
-    return out
-
-
-def _escapes_masked(text: str) -> str:
-    """The text with every backslash-escaped character masked: what is left is what Markdown reads."""
-    return re.sub(r"\\.", "\x00", text)
-
-
-def unsafe_fragments(texts: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
-    """Hostile fragments a Markdown renderer would read as markup (not escaped)."""
-    return [
-        (kind, token, text[:120])
-        for kind, text in texts
-        for token in MARKDOWN_TOKENS
-        if token in _escapes_masked(text)
-    ]
+# ---------------------------------------------------------------- pages
 
 
 def html_elements(at: AppTest) -> list[str]:
@@ -194,7 +153,7 @@ PAGES = ["portfolio", "vendor", "rms", "upload", "data", "how", "settings"]
 def test_every_page_shows_hostile_names_and_comments_as_plain_text(app_db, page):
     at = run_page(page)
     texts = markdown_texts(at)
-    assert unsafe_fragments(texts) == []
+    assert unsafe_fragments(texts, MARKDOWN_TOKENS) == []
     from app_pages.shell import PRESENT_CSS
 
     assert all(body == PRESENT_CSS for body in html_elements(at))
@@ -204,7 +163,7 @@ def test_every_page_shows_hostile_names_and_comments_as_plain_text(app_db, page)
 def test_the_vendor_page_of_each_hostile_vendor_shows_its_name_escaped(app_db, vendor):
     at = run_page("vendor", focus=vendor)
     texts = markdown_texts(at)
-    assert unsafe_fragments(texts) == []
+    assert unsafe_fragments(texts, MARKDOWN_TOKENS) == []
     # the name did reach a Markdown element (escaped), so the check above was not vacuous
     assert any(unescaped(vendor)[:40] in unescaped(text) for _, text in texts), "name not on screen"
 
@@ -219,7 +178,7 @@ def test_the_rm_page_with_a_hostile_rm_chosen_stays_plain(app_db):
         con.close()
     at = run_page("rms", vendor=vendor, rm=rm)
     texts = markdown_texts(at)
-    assert unsafe_fragments(texts) == []
+    assert unsafe_fragments(texts, MARKDOWN_TOKENS) == []
     assert any("<b>bold</b>" in unescaped(text) for _, text in texts), "the RM's name is on screen, escaped"
 
 
@@ -235,7 +194,7 @@ def test_a_hostile_file_name_and_hostile_cells_on_the_upload_page_stay_plain(app
     at.file_uploader(key="uploader_0").set_value((name, data, "text/csv")).run()
     assert not at.exception
     texts = markdown_texts(at)
-    assert unsafe_fragments(texts) == []
+    assert unsafe_fragments(texts, MARKDOWN_TOKENS) == []
     assert any("up** <img" in unescaped(t) for _, t in texts), "the file name is on screen, escaped"
 
 
