@@ -88,3 +88,13 @@ else:
     if len(view.rejected):
         st.dataframe(view.rejected, hide_index=True, width="stretch", key="upload_rejected")
         ui.downloads(view.rejected_downloads, key="upload_rejdl")
+
+st.subheader("Audit log", anchor=False)
+st.caption(
+    "Every import, undo, redo, saved mapping and rule change: who, when, what, and the file's SHA-256. Read-only."
+)
+if view.audit.empty:
+    st.caption("Nothing recorded yet.")
+else:
+    st.dataframe(view.audit, hide_index=True, width="stretch", key="upload_audit")
+    ui.downloads(view.audit_downloads, key="upload_auditdl")

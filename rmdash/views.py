@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -918,6 +919,8 @@ class UploadView:
     rejected: pd.DataFrame = field(default_factory=pd.DataFrame)
     rejected_downloads: dict = field(default_factory=dict)
     empty: str | None = None
+    audit: pd.DataFrame = field(default_factory=pd.DataFrame)  # newest first, read-only
+    audit_downloads: dict = field(default_factory=dict)
 
 
 def upload_options(choices: dict) -> ImportOptions:
@@ -965,6 +968,9 @@ def upload_view(
         view.files.append(_plan_upload(name, path, options, saved, plan_cache, rows))
     view.ready = bool(view.files) and all(u.plan is not None and u.plan.sheets for u in view.files)
     view.history = _history(store.list_batches(con))
+    view.audit = audit_table(store.audit_log(con))
+    if not view.audit.empty:
+        view.audit_downloads = table_downloads(view.audit, "rmdash-audit-log", "Audit log")
     if view.history.empty:
         view.empty = "Nothing imported yet."
     else:
@@ -1074,6 +1080,41 @@ def _history(batches) -> pd.DataFrame:
         for b in reversed(batches)
     ]
     return pd.DataFrame(rows)
+
+
+def audit_table(log: pd.DataFrame) -> pd.DataFrame:
+    """The audit log as people read it, newest first: when, who, action, batch, what, SHA-256."""
+    if log.empty:
+        return pd.DataFrame(columns=["When", "Who", "Action", "Batch", "What", "SHA-256"])
+    details = [json.loads(d) if d else {} for d in log["detail"]]
+    return (
+        pd.DataFrame(
+            {
+                "When": log["at_time"].astype(str),
+                "Who": log["who"],
+                "Action": log["action"],
+                "Batch": log["batch_id"].astype("Int64"),
+                "What": [_audit_what(a, d) for a, d in zip(log["action"], details, strict=True)],
+                "SHA-256": log["sha256"],
+            }
+        )
+        .iloc[::-1]
+        .reset_index(drop=True)
+    )
+
+
+def _audit_what(action: str, d: dict) -> str:
+    if action == "import":
+        where = f"{d.get('file')}" + (f" / {d['sheet']}" if d.get("sheet") else "")
+        counts = ", ".join(f"{d.get(k, 0)} {k}" for k in ("new", "changed", "unchanged", "rejected"))
+        return f"{where}: {d.get('kind')}, {counts}"
+    if action in ("undo", "redo"):
+        return f"{d.get('kind')}: {d.get('keys')} keys recomputed"
+    if action == "rules":
+        return f"rule set version {d.get('version')} '{d.get('label')}'"
+    if action == "mapping":
+        return f"column mapping '{d.get('name')}' for {d.get('kind')}"
+    return json.dumps(d, default=str)
 
 
 def import_uploads(
