@@ -25,7 +25,7 @@ import os
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -583,7 +583,7 @@ def _to_toml(d: dict, prefix: str = "") -> str:
 
 def save_rule_set(con: duckdb.DuckDBPyConnection, rules: Rules, label: str, who: str | None) -> int:
     """Store ``rules`` as the next rule-set version and return that version number."""
-    now = datetime.now()
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)  # naive UTC, as every time in the store
     con.execute("BEGIN TRANSACTION")
     try:
         version = con.execute("SELECT coalesce(max(version), 0) + 1 FROM rule_sets").fetchone()[0]
