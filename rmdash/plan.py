@@ -515,10 +515,11 @@ class _SheetPlanner:
         }
         keep = ~self._skippable(table, cleaned, n, first)
         self._tally.skipped += int(n - keep.sum())
-        selector = pa.array(keep)
-        table = table.filter(selector)
-        cleaned = {i: arr.filter(selector) for i, arr in cleaned.items()}
-        row_no = row_no[keep]
+        if not keep.all():  # filtering copies every column: only when some row is skipped
+            selector = pa.array(keep)
+            table = table.filter(selector)
+            cleaned = {i: arr.filter(selector) for i, arr in cleaned.items()}
+            row_no = row_no[keep]
         n = table.num_rows
         self._tally.n += n
 
@@ -602,10 +603,13 @@ class _SheetPlanner:
         Only a tool, never Excel, writes such a cell; kept whole it would bloat
         every table and download that shows the column.
         """
+        tally = self._tally.long_cells
+        tally.setdefault(index, 0)  # every column, so the warnings keep column order
+        if (pc.max(pc.binary_length(cells)).as_py() or 0) <= MAX_CELL_CHARS:
+            return cells  # a cell has at least as many bytes as characters: none can be too long
         too_long = pc.fill_null(pc.greater(pc.utf8_length(cells), MAX_CELL_CHARS), False)
         count = pc.sum(too_long).as_py() or 0
-        tally = self._tally.long_cells
-        tally[index] = tally.get(index, 0) + count  # every column, so the warnings keep column order
+        tally[index] += count
         if not count:
             return cells
         return pc.if_else(too_long, pc.utf8_slice_codeunits(cells, 0, MAX_CELL_CHARS), cells)
