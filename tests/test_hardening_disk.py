@@ -1,4 +1,4 @@
-"""A full disk during an import: one clear line, and the store exactly as before it.
+"""A full disk during an import, and an undo killed mid-write: one clear line, the store before or after.
 
 Spec section 3: an import is one transaction. tests/test_crash_safety.py kills
 imports; this file fills the disk under them. Two ways:
@@ -9,15 +9,22 @@ imports; this file fills the disk under them. Two ways:
   before, or fits and leaves it identical to a complete import; once space is
   freed the same import succeeds;
 - a write failure (``OSError(ENOSPC)``) injected mid-transaction and during the
-  copy of a large upload to the raw archive, which runs everywhere.
+  copy of a large upload to the raw archive, which runs everywhere;
+- ``rmdash undo`` of a 200,000-row batch SIGKILLed as it writes (the import's
+  kills are tests/test_crash_safety.py's): the batch is active or undone, whole,
+  and the store works on.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import random
 import shutil
+import signal
 import subprocess
+import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -33,6 +40,7 @@ from rmdash.model import ImportOptions, RmdashError
 
 pytestmark = pytest.mark.slow
 
+REPO = Path(__file__).resolve().parents[1]
 BIG_ROWS = 200_000
 DISK_FULL = "the disk holding the database is full: free some space and try again"
 # Tables whose rows carry the wall-clock time of the import: compared by their counts only.
@@ -84,6 +92,7 @@ def scenario(tmp_path_factory):
         "before": fingerprint(base),
         "after": data_state(fingerprint(complete)),
         "needed": needed,
+        "complete": complete,
     }
 
 
@@ -239,3 +248,73 @@ def test_a_write_failing_while_archiving_removes_the_partial_copy(scenario, tmp_
 def _more_tickets() -> list[list]:
     header, *rows = fb.ticket_rows()
     return [header, *[[f"N{r[0]}", *r[1:]] for r in rows]]
+
+
+# ---------------------------------------------------------------- an undo killed mid-write
+
+UNDO_KILLS = 4
+
+
+def undo_state(db: Path) -> tuple:
+    """The data (as data_state) and which batches are active."""
+    con = store.open_store(db, read_only=True)
+    try:
+        active = con.execute("SELECT batch_id, active FROM batches ORDER BY batch_id").fetchall()
+        problems = store.verify_store(con)
+    finally:
+        con.close()
+    assert problems == []
+    return data_state(fingerprint(db)), active
+
+
+def _start_cli(*args: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "RMDASH_DB"}
+    env["PYTHONPATH"] = str(REPO)
+    return subprocess.Popen(
+        [sys.executable, "-m", "rmdash", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
+    )
+
+
+def _wait_until_writing(proc: subprocess.Popen, db: Path) -> None:
+    """Return once the database file or its write-ahead log changes (or the command ends)."""
+    wal = db.with_name(db.name + ".wal")
+    before = db.stat().st_mtime_ns, db.stat().st_size
+    deadline = time.monotonic() + 120  # hang guard
+    while proc.poll() is None and time.monotonic() < deadline:
+        if wal.exists() or (db.stat().st_mtime_ns, db.stat().st_size) != before:
+            return
+        time.sleep(0.001)
+
+
+def test_an_undo_killed_while_it_writes_leaves_the_batch_active_or_undone(scenario, tmp_path):
+    complete = tmp_path / "complete.duckdb"
+    shutil.copyfile(scenario["complete"], complete)
+    con = store.open_store(complete)
+    con.execute("CHECKPOINT")  # no write-ahead log left: the undo's own writes are what we watch
+    con.close()
+    big_batch = max(b for b, _ in undo_state(complete)[1])
+    active_state = undo_state(complete)
+    undone = tmp_path / "undone.duckdb"
+    shutil.copyfile(complete, undone)
+    done = _start_cli("undo", str(big_batch), "--db", str(undone))
+    assert done.wait(timeout=120) == 0, done.stderr.read()
+    undone_state = undo_state(undone)
+    assert undone_state != active_state
+
+    rng = random.Random(20261123)
+    outcomes = []
+    for i in range(UNDO_KILLS):
+        db = tmp_path / f"kill-{i}.duckdb"
+        shutil.copyfile(complete, db)
+        proc = _start_cli("undo", str(big_batch), "--db", str(db))
+        _wait_until_writing(proc, db)
+        time.sleep(rng.choice([0, 0.002, 0.01, 0.05]))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=120)
+        state = undo_state(db)
+        assert state in (active_state, undone_state), "a killed undo left a partial store"
+        outcomes.append("undone" if state == undone_state else "active")
+    print("undo kills:", outcomes)
+    again = _start_cli("redo" if state == undone_state else "undo", str(big_batch), "--db", str(db))
+    assert again.wait(timeout=120) == 0, again.stderr.read()  # the store works on after a kill
