@@ -508,6 +508,31 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --------------------------------------------------------------------------- rules
+
+
+def _rules_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, metavar="FILE", help="KPI rules override (default: $RMDASH_CONFIG)")
+    p.add_argument("--markdown", action="store_true", help="print the rules as docs/kpis.md (Markdown)")
+
+
+@command("rules", "print the KPI rules in force (TOML, or Markdown for docs/kpis.md)", _rules_arguments)
+def _cmd_rules(args: argparse.Namespace) -> int:
+    from rmdash.rules import active_rules, load_rules
+    from rmdash.rules_doc import rules_markdown
+
+    if Path(args.db).exists():
+        con = _open_existing(args.db, read_only=True)
+        try:
+            rules = active_rules(con, args.config)
+        finally:
+            con.close()
+    else:  # no store yet: the configured rules
+        rules = load_rules(args.config)
+    print(rules_markdown(rules) if args.markdown else rules.to_toml(), end="")
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------- kpi, explain (rmdash.kpi, rmdash.explain)
 
 

@@ -28,6 +28,7 @@ from rmdash.filters import Filters
 from rmdash.kpi import Filters as KpiFilters
 from rmdash.kpi import compute_kpis
 from rmdash.model import FilePlan, ImportOptions, RmdashError
+from rmdash.rules_doc import describe_rules, format_value
 from rmdash.schema import load_schema
 
 NO_DATA = "No data yet. Upload your monthly exports, or start from the templates or the demo data."
@@ -158,10 +159,7 @@ def _previous_period(all_periods: pd.DataFrame, period: str) -> str | None:
     return labels[i - 1] if i > 0 else None
 
 
-def _format_value(value, fmt: str) -> str:
-    if _is_missing(value):
-        return "–"
-    return f"{value:.1%}" if fmt == "percent" else f"{value:,.1f}"
+_format_value = format_value
 
 
 def _money_text(value, currency: str) -> str:
@@ -694,67 +692,16 @@ def how_view(con, f: Filters, kpis=None) -> HowView:
     """Every formula, target, floor, weight and band from the rules registry, with a worked example."""
     kpis = _kpis(con, f, kpis)
     rules = kpis.rules  # the rules the table was scored with (the active ones, when the app cached it)
-    view = HowView(frame=_frame(kpis, rules), rules_label=rules.version_label)
-    total = sum(c.weight for c in rules.components.values())
-    view.components = pd.DataFrame(
-        [
-            {
-                "Component": c.label,
-                "Weight": c.weight,
-                "Share of composite": f"{c.weight / total:.0%}",
-                "Metrics": ", ".join(m.label for m in rules.metrics_of(c.name)),
-                "What it measures": c.description,
-            }
-            for c in rules.components.values()
-        ]
-    )
-    view.metrics = pd.DataFrame(
-        [
-            {
-                "Metric": m.label,
-                "Component": rules.components[m.component].label,
-                "How it is computed": m.formula,
-                "Better": "higher" if m.direction == "higher" else "lower",
-                "Target (score 100)": _format_value(m.target, m.format),
-                "Floor (score 0)": _format_value(m.floor, m.format),
-                "From": load_schema().kind(m.kind).label,
-            }
-            for m in rules.metrics.values()
-        ]
-    )
-    g, a = rules.rag.green, rules.rag.amber
-    view.rag_text = (
-        f"{theme.rag_label('green')} at {g:g} or more, {theme.rag_label('amber')} from {a:g} to below {g:g}, "
-        f"{theme.rag_label('red')} below {a:g}. A metric or component with fewer than {rules.low_sample_n} rows "
-        f"is flagged {theme.LOW_SAMPLE}."
-    )
-    mo = rules.money
-    view.money_text = (
-        f"At-risk amount = monthly fee × at-risk % per month (× {mo.months_per_quarter} per quarter). "
-        f"Service credit = at-risk amount × clamp(({mo.credit_starts_below:g} − composite) ÷ "
-        f"({mo.credit_starts_below:g} − {mo.credit_full_at:g}), 0, 1). Bonus = monthly fee × bonus % when the "
-        f"composite is {mo.bonus_at:g} or more."
-    )
-    view.response_targets = (
-        pd.DataFrame(
-            {
-                f"P{p}": {
-                    t: f"{mins:g} min"
-                    for t, by in rules.response_targets.items()
-                    for q, mins in by.items()
-                    if q == p
-                }
-                for p in (1, 2, 3, 4)
-            }
-        )
-        .rename_axis("Ticket type")
-        .reset_index()
-    )
-    view.notice_days = pd.DataFrame(
-        [
-            {"Change type": ("any other" if k == "default" else k), "Notice needed (days)": v}
-            for k, v in rules.notice_days.items()
-        ]
+    doc = describe_rules(rules)
+    view = HowView(
+        frame=_frame(kpis, rules),
+        rules_label=doc.label,
+        components=doc.components,
+        metrics=doc.metrics,
+        rag_text=doc.rag_text,
+        money_text=doc.money_text,
+        response_targets=doc.response_targets,
+        notice_days=doc.notice_days,
     )
     _worked_example(view, kpis, f, rules)
     return view
