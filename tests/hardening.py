@@ -1,7 +1,7 @@
 """Shared tools of the hardening tests: a store fingerprint and a runner measuring each import's peak memory.
 
 ``fingerprint(db)`` is a digest of every table of a store file (row count and
-a hash of the sorted rows), so "the database is identical to before" is one
+the sum of the rows' hashes), so "the database is identical to before" is one
 comparison. ``ImportRunner`` is a warm Python process (rmdash, DuckDB, pyarrow
 and fastexcel already imported) that forks one child per import and reads the
 child's peak resident memory with ``os.wait4``; a child that hangs is killed
@@ -28,8 +28,12 @@ HANG_GUARD_SECONDS = 180  # a child still running after this is killed: the test
 MEMORY_BOUND_MB = 1024  # generous: a 300k-row xlsx peaks at ~450 MB (docs: measured-limits)
 
 
-def fingerprint(db: Path | str) -> dict[str, tuple[int, str]]:
-    """{table: (row count, md5 of its sorted rows)} for every table of the store at ``db``."""
+def fingerprint(db: Path | str) -> dict[str, tuple[int, int]]:
+    """{table: (row count, sum of its rows' hashes)} for every table of the store at ``db``.
+
+    The sum is order-free and counts a duplicated row twice, so any added,
+    removed or changed row (one cell is enough) changes it.
+    """
     con = duckdb.connect(str(db), read_only=True)
     try:
         tables = [
@@ -42,8 +46,7 @@ def fingerprint(db: Path | str) -> dict[str, tuple[int, str]]:
         return {
             table: tuple(
                 con.execute(
-                    "SELECT count(*), coalesce(md5(string_agg(CAST(x AS VARCHAR), chr(10) "  # noqa: S608
-                    f"ORDER BY CAST(x AS VARCHAR))), '') FROM \"{table}\" x"
+                    f'SELECT count(*), coalesce(sum(hash(x)::HUGEINT), 0) FROM "{table}" x'  # noqa: S608
                 ).fetchone()
             )
             for table in tables

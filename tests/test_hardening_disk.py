@@ -10,7 +10,7 @@ imports; this file fills the disk under them. Two ways:
   freed the same import succeeds;
 - a write failure (``OSError(ENOSPC)``) injected mid-transaction and during the
   copy of a large upload to the raw archive, which runs everywhere;
-- ``rmdash undo`` of a 200,000-row batch SIGKILLed as it writes (the import's
+- ``rmdash undo`` of a 100,000-row batch SIGKILLed as it writes (the import's
   kills are tests/test_crash_safety.py's): the batch is active or undone, whole,
   and the store works on.
 """
@@ -41,7 +41,7 @@ from rmdash.model import ImportOptions, RmdashError
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-BIG_ROWS = 200_000
+BIG_ROWS = 100_000
 DISK_FULL = "the disk holding the database is full: free some space and try again"
 # Tables whose rows carry the wall-clock time of the import: compared by their counts only.
 TIMED_TABLES = {"batches", "audit_log", "files"}
@@ -170,7 +170,7 @@ def test_an_import_onto_a_full_disk_fails_in_one_line_and_leaves_the_store_befor
             outcomes.append("before")
         assert_sound(db)
     print("free space levels (MB):", [round(f / 2**20) for f in levels], "outcomes:", outcomes)
-    assert outcomes[0] == "before", "1 MB of free space cannot hold a 200,000-row import"
+    assert outcomes[0] == "before", "1 MB of free space cannot hold a 100,000-row import"
     assert outcomes[-1] == "after", "twice the space an import needs must be enough"
 
 
