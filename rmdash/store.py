@@ -60,6 +60,8 @@ BUSY_MESSAGE = "the database is busy with another import; try again in a minute"
 DISK_FULL_MESSAGE = "the disk holding the database is full: free some space and try again"
 # How long open_store waits for another process's write lock before giving up.
 DEFAULT_WAIT_SECONDS = 10.0
+# A write of this many accepted rows or more runs with bulk settings (see _bulk_write).
+BULK_WRITE_ROWS = 500_000
 # How long a shared connection (shared_cursor) stays open after its last use.
 SHARED_IDLE_SECONDS = 1.0
 # One writer at a time within a process: two threads' transactions would
@@ -511,7 +513,7 @@ def write_plans(
     at = _now()
     summaries: list[BatchSummary] = []
     report = _WriteProgress(progress, plans)
-    with _transaction(con, "the import failed"):
+    with _bulk_write(con, report.total), _transaction(con, "the import failed"):
         for plan, source in zip(plans, sources, strict=True):
             notes = _skipped_sheet_notes(plan)
             file_summaries = []
@@ -527,6 +529,27 @@ def write_plans(
         if any(s.batch_id is not None for s in summaries):
             _bump_store_version(con)
     return summaries
+
+
+@contextmanager
+def _bulk_write(con: duckdb.DuckDBPyConnection, rows: int) -> Iterator[None]:
+    """DuckDB settings for a write of many rows, put back afterwards.
+
+    Not keeping insertion order lets DuckDB write row groups in parallel
+    straight to the file, so the commit and the close have little left to
+    write and less stays in memory (10M tickets: 29 s and a 2.2 GB peak
+    instead of 61 s and 3.5 GB). Every reader of the store orders its rows,
+    so their physical order does not matter.
+    """
+    if rows < BULK_WRITE_ROWS:
+        yield
+        return
+    ordered = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        yield
+    finally:
+        con.execute(f"SET preserve_insertion_order = {'true' if ordered else 'false'}")
 
 
 class _WriteProgress:
