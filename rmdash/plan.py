@@ -331,9 +331,12 @@ class _RowSink:
         import pyarrow.parquet as pq
 
         hashes = np.concatenate(self.key_hashes)
-        candidates = pd.Series(hashes).duplicated(keep=False).to_numpy()
-        if not candidates.any():
+        ordered = np.sort(hashes)  # a sort costs a copy; a hash table of 10M keys costs far more
+        repeated_hashes = ordered[1:][ordered[1:] == ordered[:-1]]
+        del ordered
+        if repeated_hashes.size == 0:
             return 0
+        candidates = np.isin(hashes, repeated_hashes)
         bounds = np.cumsum([0] + [len(h) for h in self.key_hashes])
         keys = []
         for i, path in enumerate(self.files):
