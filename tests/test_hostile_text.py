@@ -392,3 +392,17 @@ def test_no_page_passes_anything_but_a_constant_to_unsafe_html():
                 findings.append(f"{path.name}:{node.lineno}")
     assert findings == [], f"user text could reach raw HTML at {findings}"
     assert not re.search(r"components\.v1|components\.html", "".join(p.read_text() for p in files))
+
+
+def test_a_file_name_with_dot_dot_slashes_is_saved_inside_the_sessions_folder_only(app_db, tmp_path):
+    import tempfile
+
+    escape = f"rmdash-escape-{tmp_path.name}.csv"
+    targets = [Path(tempfile.gettempdir()) / escape, Path(tempfile.gettempdir()).parent / escape]
+    at = run_page("upload")
+    data = b"Ticket ID,Vendor,Type,Opened\r\nP-1,Acme,Incident,2026-09-01 09:00\r\n"
+    at.file_uploader(key="uploader_0").set_value((f"../../{escape}", data, "text/csv")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert not any(t.exists() for t in targets), "an upload's name became a path outside its folder"
+    saved = list(Path(at.session_state["_upload_dir"]).iterdir())
+    assert [p.name.endswith(escape) for p in saved] == [True]
