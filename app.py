@@ -47,11 +47,12 @@ def _navigation(presenting: bool) -> dict[str, list]:
 
 
 def main() -> None:
-    shell.guarded(shell.refresh_data_key)
-    shell.guarded(shell.sidebar_filters)
+    # One failure (say, the database is busy) is shown once, not by every part of the rerun.
+    shown = shell.guarded(shell.refresh_data_key)
+    shown = shell.guarded(shell.sidebar_filters, already_shown=shown) or shown
     presenting = shell.presentation_switch()
     page = st.navigation(_navigation(presenting), position="top" if presenting else "sidebar")
-    shell.guarded(page.run)
+    shell.guarded(page.run, already_shown=shown)
 
 
 main()

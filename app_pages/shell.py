@@ -296,12 +296,20 @@ def empty_state(message: str) -> None:
             )
 
 
-def guarded(run: Callable[[], None]) -> None:
-    """Run a page body; users see one line, never a traceback."""
+def guarded(run: Callable[[], None], already_shown: str | None = None) -> str | None:
+    """Run a page body; users see one line, never a traceback. Returns the line shown, if any.
+
+    ``already_shown``: a line an earlier part of this rerun showed (the sidebar's "database busy"),
+    not repeated in the page body.
+    """
     try:
         run()
+        return None
     except RmdashError as err:
-        st.error(str(err).splitlines()[0] if str(err) else "That did not work.")
+        message = str(err).splitlines()[0] if str(err) else "That did not work."
     except Exception:
         log.exception("page failed")
-        st.error(GENERIC_ERROR)
+        message = GENERIC_ERROR
+    if message != already_shown:
+        st.error(message)
+    return message
