@@ -342,14 +342,16 @@ def test_the_command_line_prints_progress_with_rate_and_time_left(tmp_path, monk
     )
 
 
-def test_a_bulk_write_gives_the_same_store_and_puts_the_setting_back(tmp_path, monkeypatch):
+def test_a_bulk_write_gives_the_same_store_and_puts_the_settings_back(tmp_path, monkeypatch):
     path = fb.write_csv(tmp_path / "tickets.csv", ticket_log_rows(600))
     plain = import_with(monkeypatch, tmp_path, "plain", [path])
     monkeypatch.setattr(store, "BULK_WRITE_ROWS", 1)
     con = store.open_store(tmp_path / "bulk.duckdb")
     try:
+        before = con.execute("SELECT current_setting('memory_limit')").fetchone()
         import_files(con, [path], ImportOptions(who="test"))
         assert con.execute("SELECT current_setting('preserve_insertion_order')").fetchone() == (True,)
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone() == before
     finally:
         con.close()
     assert snapshot(tmp_path / "bulk.duckdb") == snapshot(plain)
