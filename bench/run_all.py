@@ -376,25 +376,19 @@ def chart(data: dict, path: Path) -> str:
         for fmt, e in s.get("import", {}).items():
             label, raw = limit_of(e)
             add(f"import {fmt}", n, med(e["import"]["seconds"]), med(e["import"]["peak_mb"]))
-            add(f"raw read {fmt} ({label.split(' ')[0]})", n, med(raw["seconds"]), med(raw["peak_mb"]))
+            add(f"raw read {fmt} (fastest reader)", n, med(raw["seconds"]), med(raw["peak_mb"]))
         if s.get("kpi"):
             add("KPI table", n, med(s["kpi"]["kpi"]), None)
             add("one DuckDB scan", n, med(s["kpi"]["baseline"]), None)
         if s.get("page", {}).get("app"):
             add("page after a filter change", n, med(s["page"]["app"]), None)
-    for name, (xs, ts, ms) in series.items():
-        dash = "dot" if name.startswith(("raw", "one DuckDB")) else "solid"
-        fig.add_trace(
-            go.Scatter(x=xs, y=ts, name=name, mode="lines+markers", line={"dash": dash}), row=1, col=1
-        )
+    palette = ["#0072B2", "#0072B2", "#D55E00", "#D55E00", "#009E73", "#009E73", "#CC79A7"]
+    for i, (name, (xs, ts, ms)) in enumerate(series.items()):
+        line = {"dash": "dot" if name.startswith(("raw", "one DuckDB")) else "solid", "color": palette[i % 7]}
+        fig.add_trace(go.Scatter(x=xs, y=ts, name=name, mode="lines+markers", line=line), row=1, col=1)
         if any(v is not None for v in ms):
-            fig.add_trace(
-                go.Scatter(
-                    x=xs, y=ms, name=name, mode="lines+markers", line={"dash": dash}, showlegend=False
-                ),
-                row=1,
-                col=2,
-            )
+            trace = go.Scatter(x=xs, y=ms, name=name, mode="lines+markers", line=line, showlegend=False)
+            fig.add_trace(trace, row=1, col=2)
     fig.update_xaxes(type="log", title_text="tickets")
     fig.update_yaxes(type="log")
     fig.update_layout(width=1200, height=520, template="plotly_white", title="rmdash at 10k to 10M tickets")
