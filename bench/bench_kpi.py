@@ -30,6 +30,7 @@ import duckdb
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.generate import rows_for  # noqa: E402
 from rmdash.db import open_db  # noqa: E402
 from rmdash.kpi import compute_kpis  # noqa: E402
 
@@ -64,7 +65,8 @@ def generate(con: duckdb.DuckDBPyConnection, tickets: int) -> dict[str, int]:
             'Category ' || (i % 7), 'Synthetic ticket', 1, CAST(i AS INTEGER)
         FROM (SELECT i, random() AS r, {_COMMON} FROM range({tickets}) t(i))
     """)  # noqa: S608 (constants only)
-    scale = max(1, tickets // 1_000_000)
+    # The other kinds in the same proportion to tickets as every other benchmark (bench.generate).
+    rows = rows_for(tickets)
     con.execute(f"""
         INSERT INTO meetings (meeting_id, vendor, rm, meeting_type, scheduled_date, held_date,
                               required_attendees, attendees, report_due_date, report_sent_date)
@@ -75,7 +77,7 @@ def generate(con: duckdb.DuckDBPyConnection, tickets: int) -> dict[str, int]:
              'Head of IT; CFO; Service Owner; Intern', NULL][1 + CAST(floor(random() * 6) AS INTEGER)],
             CAST(t0 AS DATE) + 5,
             CASE WHEN random() < 0.1 THEN NULL ELSE CAST(t0 AS DATE) + CAST(random() * 8 AS INTEGER) END
-        FROM (SELECT i, {_COMMON} FROM range({8_640 * scale}) t(i))
+        FROM (SELECT i, {_COMMON} FROM range({rows["meetings"]}) t(i))
     """)  # noqa: S608
     con.execute(f"""
         INSERT INTO change_requests (cr_id, vendor, rm, title, requested_date, estimated_cost, actual_cost,
@@ -84,7 +86,7 @@ def generate(con: duckdb.DuckDBPyConnection, tickets: int) -> dict[str, int]:
             CASE WHEN random() < 0.2 THEN NULL ELSE (1000 + random() * 9000) END,
             CAST(t0 AS DATE) - CAST(random() * 20 AS INTEGER),
             CASE WHEN random() < 0.15 THEN NULL ELSE CAST(t0 AS DATE) END, 'Closed'
-        FROM (SELECT i, {_COMMON} FROM range({20_000 * scale}) t(i))
+        FROM (SELECT i, {_COMMON} FROM range({rows["change_requests"]}) t(i))
     """)  # noqa: S608
     con.execute(f"""
         INSERT INTO surveys (response_id, vendor, rm, survey_date, overall, communication, responsiveness,
@@ -94,13 +96,13 @@ def generate(con: duckdb.DuckDBPyConnection, tickets: int) -> dict[str, int]:
             CASE WHEN random() < 0.3 THEN NULL ELSE 1 + floor(random() * 5) END,
             CASE WHEN random() < 0.2 THEN NULL ELSE floor(random() * 11) END,
             CASE WHEN i % 3 = 0 THEN 1 END, CASE WHEN i % 3 = 0 THEN 10 END
-        FROM (SELECT i, {_COMMON} FROM range({30_000 * scale}) t(i))
+        FROM (SELECT i, {_COMMON} FROM range({rows["surveys"]}) t(i))
     """)  # noqa: S608
     con.execute(f"""
         INSERT INTO communications (comm_id, vendor, rm, change_type, communicated_date, effective_date)
         SELECT 'C' || i, vendor, rm, ['Pricing', 'Strategy', 'Cost', 'Process'][1 + (i % 4)],
             CAST(t0 AS DATE) - CAST(random() * 250 AS INTEGER), CAST(t0 AS DATE)
-        FROM (SELECT i, {_COMMON} FROM range({2_000 * scale}) t(i))
+        FROM (SELECT i, {_COMMON} FROM range({rows["communications"]}) t(i))
     """)  # noqa: S608
     con.execute(f"""
         INSERT INTO contracts (vendor, monthly_fee, at_risk_pct, bonus_pct, currency)
