@@ -38,6 +38,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from rmdash.archive import strip_macros_in_place, without_macros
 from rmdash.db import open_db
 from rmdash.model import (
     BatchSummary,
@@ -986,7 +987,7 @@ def _archive_large_files(con, plans: Sequence[FilePlan], sources: Sequence[Path]
             continue
         relative = f"{ARCHIVE_DIR_NAME}/{plan.sha256}"
         target = db_dir / relative
-        if not (target.exists() and target.stat().st_size == size):
+        if not target.exists():  # named by content hash: an existing copy is complete (renamed in)
             target.parent.mkdir(parents=True, exist_ok=True)
             partial = target.with_name(f".{plan.sha256}.{os.getpid()}.partial")
             try:
@@ -1000,6 +1001,7 @@ def _archive_large_files(con, plans: Sequence[FilePlan], sources: Sequence[Path]
             if digest != plan.sha256:
                 partial.unlink(missing_ok=True)
                 raise ImportRefused(_changed_message(plan))
+            strip_macros_in_place(partial)  # .xlsm: its macros never kept
             os.replace(partial, target)
         archived[plan.sha256] = relative
     return archived
@@ -1040,6 +1042,7 @@ def _store_file(con, plan: FilePlan, source: Path, archive_path: str | None, at:
             raise ImportRefused(f"{plan.file_name}: the file is no longer there; upload it again") from None
         if hashlib.sha256(content).hexdigest() != plan.sha256:
             raise ImportRefused(_changed_message(plan))
+        content = without_macros(content)  # .xlsm: read as data, its macros never kept
         size = len(content)
     con.execute(
         "INSERT INTO files (sha256, file_name, size, content, archive_path, first_seen) VALUES (?, ?, ?, ?, ?, ?)",
