@@ -32,11 +32,13 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from rmdash.model import BatchSummary, ImportOptions, RmdashError
 from rmdash.schema import load_schema
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_DB = "data/rmdash.duckdb"
 EXIT_OK, EXIT_USER_ERROR, EXIT_INTERNAL = 0, 2, 3
@@ -237,6 +239,10 @@ def parse_scale(text: str) -> tuple[float, float]:
 @command("import", "import spreadsheet exports (one batch per sheet, one transaction)", _import_arguments)
 def _cmd_import(args: argparse.Namespace) -> int:
     options = options_from_args(args)
+    from rmdash import readers
+
+    # the first workbook is parsed while the heavy modules below load (calamine releases the GIL)
+    readers.prefetch_workbook(args.files[0])
     from rmdash.importer import import_files  # reading spreadsheets loads heavy modules: only here
 
     show = args.progress or sys.stderr.isatty()
@@ -590,6 +596,8 @@ def _explain_arguments(p: argparse.ArgumentParser) -> None:
     "explain", "every number behind one vendor/RM/period and the rows that failed it", _explain_arguments
 )
 def _cmd_explain(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from rmdash.explain import explain
     from rmdash.rules import active_rules
 
@@ -636,6 +644,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 def _display_cells(frame: pd.DataFrame) -> list[list[str]]:
     """Cells as short text: numbers to 2 decimals, dates without a midnight time, blanks empty."""
+    import pandas as pd  # the import command runs without it until the importer loads it
+
     out = pd.DataFrame(index=frame.index)
     for name, column in frame.items():
         if pd.api.types.is_datetime64_any_dtype(column):

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import getpass
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import pandas as pd
+if TYPE_CHECKING:  # annotations only: the CLI must start without loading pandas
+    import pandas as pd
 
 DateOrder = Literal["auto", "dayfirst", "monthfirst"]
 

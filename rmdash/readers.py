@@ -23,20 +23,24 @@ import csv
 import hashlib
 import io
 import re
+import threading
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import olefile
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
 from rmdash.model import ImportRefused
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Safety limits. A real 300k-row export is ~30 MB zipped and ~300 MB unpacked,
 # with XML compressing 5-30x; bombs compress thousands of times.
@@ -194,25 +198,19 @@ def _as_text_table(table: pa.Table) -> pa.Table:
 class _WorkbookSheet:
     """A worksheet read once by fastexcel, every column as text."""
 
-    def __init__(self, reader, index: int, name: str):
+    def __init__(self, reader, index: int, name: str, loaded: tuple[pa.Table, list[str]] | None = None):
         self._reader = reader
         self._index = index
         self._name = name
         self._table: pa.Table | None = None
         self._letters: list[str] = []
+        if loaded is not None:  # read ahead by prefetch_workbook
+            self._table, self._letters = loaded
 
     def _load(self, n_rows: int | None = None) -> pa.Table:
         try:
-            sheet = self._reader.load_sheet(
-                self._index,
-                header_row=None,
-                skip_rows=0,  # keep leading blank rows so row i is Excel row i+1
-                n_rows=n_rows,
-                dtypes="string",
-                whitespace_as_null=True,
-            )
-            self._letters = [column_letter(c.absolute_index) for c in sheet.available_columns()]
-            return _as_text_table(pa.table(sheet.to_arrow()))
+            table, self._letters = _load_sheet(self._reader, self._index, n_rows)
+            return table
         except Exception as err:  # calamine raises many kinds; all mean "damaged"
             raise ImportRefused(
                 f"sheet '{one_line(self._name)}' cannot be read (damaged workbook): "
@@ -239,6 +237,20 @@ class _WorkbookSheet:
 
     def column_letters(self) -> list[str]:
         return self._letters
+
+
+def _load_sheet(reader, index: int, n_rows: int | None = None) -> tuple[pa.Table, list[str]]:
+    """One sheet as a text table with positional columns, and its column letters."""
+    sheet = reader.load_sheet(
+        index,
+        header_row=None,
+        skip_rows=0,  # keep leading blank rows so row i is Excel row i+1
+        n_rows=n_rows,
+        dtypes="string",
+        whitespace_as_null=True,
+    )
+    letters = [column_letter(c.absolute_index) for c in sheet.available_columns()]
+    return _as_text_table(pa.table(sheet.to_arrow())), letters
 
 
 class _CsvText:
@@ -707,8 +719,9 @@ def _check_xml_prolog(archive: zipfile.ZipFile, info: zipfile.ZipInfo, label: st
 def _workbook_sheets(path: Path, label: str) -> list[RawSheet]:
     import fastexcel
 
+    ahead = _take_prefetched(path)
     try:
-        reader = fastexcel.read_excel(str(path))
+        reader = ahead.reader if ahead and ahead.reader else fastexcel.read_excel(str(path))
         names = list(reader.sheet_names)
     except Exception as err:
         raise ImportRefused(
@@ -716,7 +729,79 @@ def _workbook_sheets(path: Path, label: str) -> list[RawSheet]:
         ) from err
     if not names:
         raise ImportRefused(f"'{label}' has no worksheets: check the file")
-    return [RawSheet(name, _WorkbookSheet(reader, i, name)) for i, name in enumerate(names)]
+    loaded = ahead.sheets if ahead else {}
+    return [RawSheet(name, _WorkbookSheet(reader, i, name, loaded.get(i))) for i, name in enumerate(names)]
+
+
+# ---------------------------------------------------------------- reading ahead
+
+
+@dataclass
+class _Prefetch:
+    """A workbook being read in a background thread; what it got is used only for the same unchanged file."""
+
+    key: tuple
+    thread: threading.Thread
+    reader: object = None
+    sheets: dict[int, tuple[pa.Table, list[str]]] = field(default_factory=dict)
+
+
+_prefetched: dict[str, _Prefetch] = {}
+
+
+def _file_key(path: Path) -> tuple | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+def prefetch_workbook(path: str | Path) -> None:
+    """Start reading a workbook's sheets in a background thread (the CLI's import).
+
+    Why: parsing a workbook is most of an import's reading time and calamine
+    releases the GIL, so it can run while the import path loads its heavy
+    modules (pandas, DuckDB). The same safety checks run first, in the
+    thread, before any parser sees the bytes. Nothing is reported from here:
+    ``open_sheets`` uses what was read for the same unchanged file, and reads
+    (and refuses) it itself whenever the thread failed or did not get that far.
+    """
+    path = Path(path)
+    key = _file_key(path)
+    if key is None:
+        return
+    # not a daemon: the interpreter waits for it instead of stopping it inside calamine
+    thread = threading.Thread(target=lambda: _read_ahead(path, ahead), name="rmdash-read-ahead")
+    ahead = _Prefetch(key, thread)
+    _prefetched[key[0]] = ahead
+    thread.start()
+
+
+def _read_ahead(path: Path, ahead: _Prefetch) -> None:
+    try:
+        label = one_line(path.name)
+        if not _check_size_and_read_head(path, label).startswith(_ZIP):
+            return
+        _check_workbook_zip(path, label)
+        import fastexcel
+
+        reader = fastexcel.read_excel(str(path))
+        for index in range(len(reader.sheet_names)):
+            ahead.sheets[index] = _load_sheet(reader, index)
+        ahead.reader = reader
+    except Exception:  # noqa: S110 (open_sheets reads the file again and says what is wrong)
+        ahead.sheets.clear()
+
+
+def _take_prefetched(path: Path) -> _Prefetch | None:
+    """What was read ahead for this file, once, if the file has not changed since."""
+    key = _file_key(path)
+    ahead = _prefetched.pop(key[0], None) if key else None
+    if ahead is None:
+        return None
+    ahead.thread.join()
+    return ahead if ahead.key == key and ahead.reader is not None else None
 
 
 def _decode_text(data: bytes, label: str) -> str:

@@ -1,0 +1,61 @@
+"""Reading a workbook ahead (the CLI's import): same sheets, same refusals, never a stale file."""
+
+from __future__ import annotations
+
+import os
+
+import filebuilders as fb
+import pytest
+
+from rmdash import readers
+from rmdash.model import ImportRefused
+from rmdash.readers import open_sheets, prefetch_workbook
+
+
+def table_of(path):
+    return [(s.name, s.rows_from(0)[0].to_pylist(), s.column_letters) for s in open_sheets(path)]
+
+
+def test_a_workbook_read_ahead_gives_the_same_sheets_as_reading_it_then(tmp_path):
+    path = fb.write_xlsx(tmp_path / "t.xlsx", {"Tickets": fb.ticket_rows(), "Meetings": fb.meeting_rows()})
+    plain = table_of(path)
+    prefetch_workbook(path)
+    assert table_of(path) == plain
+    assert readers._prefetched == {}  # used once, then forgotten
+
+
+def test_the_read_ahead_is_what_open_sheets_uses(tmp_path, monkeypatch):
+    path = fb.write_xlsx(tmp_path / "t.xlsx", {"Tickets": fb.ticket_rows()})
+    prefetch_workbook(path)
+    readers._prefetched[str(path.resolve())].thread.join()
+
+    def must_not_load(*args, **kwargs):
+        raise AssertionError("the sheet was read again")
+
+    monkeypatch.setattr(readers, "_load_sheet", must_not_load)
+    assert open_sheets(path)[0].head(1)[0][0] == "Ticket ID"
+
+
+def test_a_file_changed_after_the_read_ahead_is_read_again(tmp_path):
+    path = fb.write_xlsx(tmp_path / "t.xlsx", {"Tickets": fb.ticket_rows()})
+    prefetch_workbook(path)
+    readers._prefetched[str(path.resolve())].thread.join()
+    fb.write_xlsx(path, {"Meetings": fb.meeting_rows()})
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert [s.name for s in open_sheets(path)] == ["Meetings"]
+
+
+def test_a_zip_bomb_read_ahead_is_still_refused_by_open_sheets(tmp_path):
+    path = fb.zip_bomb_xlsx(tmp_path)
+    prefetch_workbook(path)
+    with pytest.raises(ImportRefused, match="zip bomb"):
+        open_sheets(path)
+
+
+def test_a_csv_or_a_missing_file_is_not_read_ahead(tmp_path):
+    csv = fb.write_csv(tmp_path / "t.csv", fb.ticket_rows())
+    prefetch_workbook(csv)
+    prefetch_workbook(tmp_path / "missing.xlsx")
+    assert [s.name for s in open_sheets(csv)] == [None]
+    assert str((tmp_path / "missing.xlsx").resolve()) not in readers._prefetched
