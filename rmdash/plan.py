@@ -302,9 +302,8 @@ class _RowSink:
         self.directory: _SpillDirectory | None = None
 
     def add(self, frame: pd.DataFrame) -> None:
-        self.key_hashes.append(pd.util.hash_pandas_object(frame[self.key], index=False).to_numpy())
         if not self.files and not self.frames:
-            self.frames.append(frame)
+            self.frames.append(frame)  # one part has no repeats across parts: hashed only if spilled
             return
         if self.frames:
             self._spill(self.frames.pop())
@@ -313,6 +312,7 @@ class _RowSink:
     def _spill(self, frame: pd.DataFrame) -> None:
         import pyarrow.parquet as pq
 
+        self.key_hashes.append(pd.util.hash_pandas_object(frame[self.key], index=False).to_numpy())
         if self.directory is None:
             self.directory = _SpillDirectory()
         path = self.directory.path / f"part-{len(self.files):05d}.parquet"

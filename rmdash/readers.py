@@ -192,7 +192,7 @@ def _cells(table: pa.Table, n: int) -> list[list[str | None]]:
 def _as_text_table(table: pa.Table) -> pa.Table:
     names = [f"c{i}" for i in range(table.num_columns)]
     cols = [c if c.type == pa.string() else c.cast(pa.string()) for c in table.columns]
-    return pa.table(cols, names=names) if names else pa.table({})
+    return pa.Table.from_arrays(cols, names=names)
 
 
 class _WorkbookSheet:
@@ -250,7 +250,9 @@ def _load_sheet(reader, index: int, n_rows: int | None = None) -> tuple[pa.Table
         whitespace_as_null=True,
     )
     letters = [column_letter(c.absolute_index) for c in sheet.available_columns()]
-    return _as_text_table(pa.table(sheet.to_arrow())), letters
+    # from_batches, not pa.table(): pa.table() first asks whether its argument is a
+    # pandas frame, which imports pandas (0.35 s), in the read-ahead thread too
+    return _as_text_table(pa.Table.from_batches([sheet.to_arrow()])), letters
 
 
 class _CsvText:
