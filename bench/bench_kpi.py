@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import statistics
 import sys
 import tempfile
@@ -31,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.generate import rows_for  # noqa: E402
+from bench.sections import write_section  # noqa: E402
 from rmdash.db import open_db  # noqa: E402
 from rmdash.kpi import compute_kpis  # noqa: E402
 
@@ -201,17 +201,6 @@ def report(result: dict, runs: int) -> str:
     )
 
 
-def write_section(markdown: str, path: Path) -> None:
-    """Create or replace only the KPI section of docs/benchmarks.md."""
-    block = f"{START}\n{markdown}\n{END}"
-    text = path.read_text("utf-8") if path.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        text = re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text, "utf-8")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickets", type=int, default=1_000_000)
@@ -222,7 +211,7 @@ def main() -> int:
     markdown = report(result, max(3, args.runs))
     print(markdown)
     if not args.no_write:
-        write_section(markdown, ROOT / "docs" / "benchmarks.md")
+        write_section(markdown, ROOT / "docs" / "benchmarks.md", START, END)
     return 0
 
 

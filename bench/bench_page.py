@@ -25,7 +25,6 @@ import argparse
 import importlib
 import os
 import platform
-import re
 import statistics
 import sys
 import tempfile
@@ -38,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from bench.bench_kpi import generate  # noqa: E402
+from bench.sections import write_section  # noqa: E402
 from rmdash import views  # noqa: E402
 from rmdash.db import open_db  # noqa: E402
 from rmdash.filters import Filters  # noqa: E402
@@ -124,17 +124,6 @@ def stats(xs: list[float]) -> tuple[float, float, float]:
     return min(xs), statistics.median(xs), max(xs)
 
 
-def write_section(markdown: str, path: Path) -> None:
-    """Create or replace only the page section of docs/benchmarks.md."""
-    block = f"{START}\n{markdown}\n{END}"
-    text = path.read_text("utf-8") if path.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        text = re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text, "utf-8")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickets", type=int, default=1_000_000)
@@ -198,7 +187,7 @@ def main() -> int:
     markdown = "\n".join(lines)
     print(markdown)
     if not args.no_write:
-        write_section(markdown, ROOT / "docs" / "benchmarks.md")
+        write_section(markdown, ROOT / "docs" / "benchmarks.md", START, END)
     return 0
 
 
