@@ -7,9 +7,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test check lint format bench demo clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	# rmdash itself, editable: `python -m rmdash` and `rmdash` work from any directory
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 # Fill data/rmdash.duckdb (or $$RMDASH_DB) with demo data on first start, so the first page is quick.

@@ -1044,7 +1044,10 @@ def _rows_total(chunk: Chunk, rows_done: int) -> int | None:
 
 
 def _fix_flag(column: str) -> str:
-    return CLI_CONSTANT_FLAGS.get(column, f"--map {column}=HEADER")
+    """The flag that supplies a missing column: a constant flag, else --map (or --set for a constant)."""
+    return CLI_CONSTANT_FLAGS.get(
+        column, f"--map {column}=HEADER (or --set {column}=VALUE for the whole file)"
+    )
 
 
 def _unique_labels(header: list[str | None], width: int) -> list[str]:

@@ -261,7 +261,8 @@ def test_a_missing_required_column_is_refused_naming_it_and_the_flag_that_fixes_
     rows = [["Ticket ID", "Vendor", "Opened"], ["T1", "Acme", "2026-01-02"]]
     path = fb.write_csv(tmp_path / "tickets.csv", rows)
     assert (
-        refusal(path) == "tickets file 'tickets.csv' has no ticket_type column: pass --map ticket_type=HEADER"
+        refusal(path) == "tickets file 'tickets.csv' has no ticket_type column: "
+        "pass --map ticket_type=HEADER (or --set ticket_type=VALUE for the whole file)"
     )
 
 
