@@ -18,10 +18,10 @@ import openpyxl
 import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
+from demo_store import demo_copy
 from streamlit.testing.v1 import AppTest
 
 from rmdash.db import open_db
-from rmdash.demo import load_demo
 from rmdash.importer import import_files
 from rmdash.kpi import compute_kpis
 from rmdash.model import ImportOptions
@@ -34,9 +34,7 @@ TIMEOUT = 60
 
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
-    load_demo(path, samples_dir=None)
-    return path
+    return demo_copy(tmp_path_factory.mktemp("demo") / "demo.duckdb")
 
 
 @pytest.fixture(scope="session")

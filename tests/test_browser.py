@@ -19,8 +19,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-
-from rmdash.demo import load_demo
+from demo_store import demo_copy
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -68,8 +67,7 @@ def _wait_healthy(port: int, proc: subprocess.Popen, log: Path, seconds: float =
 @pytest.fixture
 def server(tmp_path):
     """A streamlit server on the demo store, stopped by its own process id."""
-    db = tmp_path / "browser.duckdb"
-    load_demo(db, samples_dir=None)
+    db = demo_copy(tmp_path / "browser.duckdb")
     port = _free_port()
     log = tmp_path / "streamlit.log"
     env = dict(os.environ, RMDASH_DB=str(db), PYTHONPATH=str(ROOT))

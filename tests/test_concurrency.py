@@ -38,11 +38,11 @@ from unittest.mock import MagicMock
 import filebuilders as fb
 import openpyxl
 import pytest
+from demo_store import demo_copy
 from store_fixtures import lock_held_by_another_process
 from streamlit.testing.v1 import AppTest
 
 from rmdash import store
-from rmdash.demo import load_demo
 from rmdash.importer import import_files
 from rmdash.model import DatabaseBusy, ImportOptions
 from rmdash.schema import load_schema
@@ -252,9 +252,7 @@ def apptests_in_threads(monkeypatch):
 
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
-    load_demo(path, samples_dir=None)
-    return path
+    return demo_copy(tmp_path_factory.mktemp("demo") / "demo.duckdb")
 
 
 @pytest.fixture

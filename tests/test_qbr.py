@@ -9,12 +9,13 @@ import kpi_fixtures as kf
 import openpyxl
 import pandas as pd
 import pytest
+from demo_store import demo_copy
 from pptx import Presentation
 from pptx.util import Inches
 
 from rmdash import cli, qbr, store, theme
 from rmdash.db import memory_db, open_db
-from rmdash.demo import demo_stories, load_demo
+from rmdash.demo import demo_stories
 from rmdash.explain import failing_rows
 from rmdash.kpi import Filters, compute_kpis
 from rmdash.model import RmdashError
@@ -30,9 +31,7 @@ HOSTILE_COMMENT = "=cmd|' /C calc'!A0 <b>bold</b> \x07bell"
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
-    path = tmp_path_factory.mktemp("qbr") / "demo.duckdb"
-    load_demo(path, end_month=END_MONTH, samples_dir=None)
-    return path
+    return demo_copy(tmp_path_factory.mktemp("qbr") / "demo.duckdb", END_MONTH)
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,13 @@ import subprocess
 import kpi_fixtures as kf
 import numpy as np
 import pytest
+from demo_store import demo_copy
 from PIL import Image
 from plotly.offline import get_plotlyjs
 from pypdf import PdfReader
 
 from rmdash import cli, qbr, qbr_pdf, theme
 from rmdash.db import memory_db, open_db
-from rmdash.demo import load_demo
 from rmdash.kpi import compute_kpis
 from rmdash.model import RmdashError
 
@@ -31,9 +31,7 @@ needs_chromium = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
-    path = tmp_path_factory.mktemp("qbr-pdf") / "demo.duckdb"
-    load_demo(path, end_month=END_MONTH, samples_dir=None)
-    return path
+    return demo_copy(tmp_path_factory.mktemp("qbr-pdf") / "demo.duckdb", END_MONTH)
 
 
 @pytest.fixture(scope="module")
