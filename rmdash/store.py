@@ -783,31 +783,28 @@ def _duplicate_summary(
         message = f"identical to batch {batch_id}, nothing changed"
     else:
         message = f"identical to undone batch {batch_id}: use `redo {batch_id}`"
-    return BatchSummary(
-        batch_id=None,
-        file=plan.file_name,
-        sheet=sheet.sheet,
-        kind=kind.name,
-        sha256=plan.sha256,
-        active=active,
-        unchanged=sheet.accepted,
-        duplicate_of=batch_id,
-        warnings=[message],
+    return _not_a_batch(
+        plan, sheet, kind, active=active, unchanged=sheet.accepted, duplicate_of=batch_id, warnings=[message]
     )
 
 
 def _empty_sheet_summary(plan: FilePlan, sheet: SheetPlan, kind: Kind, notes: list[str]) -> BatchSummary:
     """A sheet with a header and no rows beside sheets with data: reported, not a batch."""
     warnings = [w for w in sheet.warnings if w != "no data rows below the header"]
-    return BatchSummary(
-        batch_id=None,
-        file=plan.file_name,
-        sheet=sheet.sheet,
-        kind=kind.name,
-        sha256=plan.sha256,
+    return _not_a_batch(
+        plan,
+        sheet,
+        kind,
         active=False,
         skipped=sheet.skipped,
         warnings=["no data rows below the header: nothing imported", *warnings, *notes],
+    )
+
+
+def _not_a_batch(plan: FilePlan, sheet: SheetPlan, kind: Kind, **counts) -> BatchSummary:
+    """The summary of a sheet that wrote nothing (identical to a batch, or empty): no batch id."""
+    return BatchSummary(
+        batch_id=None, file=plan.file_name, sheet=sheet.sheet, kind=kind.name, sha256=plan.sha256, **counts
     )
 
 
