@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from rmdash import store
+from rmdash import store, trace
 from rmdash.model import BatchSummary, FilePlan, ImportOptions, ProgressEvent, RmdashError
 from rmdash.plan import plan_file
 
@@ -48,12 +48,17 @@ def import_files(
         plans = plan_files(paths, options, store.saved_mappings(db), progress)
         return _write(db, plans, options, paths, progress, started)
 
+    trace.mark("importer: planning")
     plans = plan_files(paths, options, _saved_mappings_at(Path(db)), progress)
+    trace.mark("importer: planned")
     con = store.open_store(db)
+    trace.mark("importer: store open")
     try:
         return _write(con, plans, options, paths, progress, started)
     finally:
+        trace.mark("importer: written and committed")
         con.close()
+        trace.mark("importer: store closed")
 
 
 def import_plans(

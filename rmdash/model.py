@@ -12,8 +12,9 @@ import getpass
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-if TYPE_CHECKING:  # annotations only: the CLI must start without loading pandas
+if TYPE_CHECKING:  # annotations only: the CLI must start without loading pandas or pyarrow
     import pandas as pd
+    import pyarrow as pa
 
 DateOrder = Literal["auto", "dayfirst", "monthfirst"]
 
@@ -59,18 +60,22 @@ class ImportOptions:
 class SheetPlan:
     """One sheet of one file, read, mapped, typed and validated, not yet written.
 
-    ``rows`` holds the accepted rows: one column per canonical column of the
-    kind (typed: text as str, date/datetime as datetime64, number/score as
-    float, bool as bool, priority as int 1..4), the kind's extra columns, and
-    ``row_no`` (1-based row number in the sheet, as Excel shows it). Within a
-    file a later row with the same key has already replaced an earlier one
-    (counted in ``superseded``). ``rejected`` has columns row_no, reason, raw
-    (JSON object of the original cell texts).
+    ``accepted_rows`` (an Arrow table) holds the accepted rows: one column per
+    canonical column of the kind (typed: text as string, date/datetime as
+    timestamp[us], number/score as float64, bool as bool, priority as int8
+    1..4; blanks are nulls), the kind's extra columns, and ``row_no`` (1-based
+    row number in the sheet, as Excel shows it). Within a file a later row
+    with the same key has already replaced an earlier one (counted in
+    ``superseded``). ``rejected_rows`` (Arrow) has columns row_no, reason, raw
+    (JSON object of the original cell texts). The import path stays in Arrow
+    (no pandas: its import and copies cost more than typing a 100k-row
+    sheet); ``rows`` and ``rejected`` give the same data as pandas frames for
+    the upload page and for tests, converted on first use.
 
     A large sheet (typed in parts, see docs/decisions.md "Scale") keeps its
     accepted rows on disk instead: ``spilled`` names the Parquet parts, in
-    order, and ``rows`` is then an empty frame with the same columns. Use
-    ``accepted`` for the count either way.
+    order, and ``accepted_rows`` is then an empty table with the same columns.
+    Use ``accepted`` for the count either way.
     """
 
     file_name: str
@@ -83,8 +88,8 @@ class SheetPlan:
     constants: dict[str, str]
     date_orders: dict[str, str]  # date column -> "dayfirst" | "monthfirst" | "iso" | "excel"
     ambiguous_dates: list[str]  # date columns whose order was assumed, not decided
-    rows: pd.DataFrame
-    rejected: pd.DataFrame
+    accepted_rows: pa.Table
+    rejected_rows: pa.Table
     superseded: int = 0
     skipped: int = 0  # blank, totals and repeated-header rows
     warnings: list[str] = field(default_factory=list)
@@ -94,8 +99,25 @@ class SheetPlan:
 
     @property
     def accepted(self) -> int:
-        """How many accepted rows this sheet has (in ``rows`` or spilled to disk)."""
-        return self.spilled.count if self.spilled is not None else len(self.rows)
+        """How many accepted rows this sheet has (in ``accepted_rows`` or spilled to disk)."""
+        return self.spilled.count if self.spilled is not None else self.accepted_rows.num_rows
+
+    @property
+    def rows(self) -> pd.DataFrame:
+        """``accepted_rows`` as a pandas frame (bool columns as the nullable ``boolean`` dtype)."""
+        return _to_pandas(self.accepted_rows)
+
+    @property
+    def rejected(self) -> pd.DataFrame:
+        """``rejected_rows`` as a pandas frame."""
+        return _to_pandas(self.rejected_rows)
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    import pandas as pd
+    import pyarrow as pa
+
+    return table.to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get)
 
 
 @dataclass

@@ -134,6 +134,48 @@ def one_line_values(arr: pa.Array, limit: int = 60) -> pa.Array:
     return pc.if_else(too_long, pc.binary_join_element_wise(short, "…", ""), short)
 
 
+# JSON escapes of the characters a JSON string may not hold as they are (RFC 8259 section 7)
+_JSON_SHORT_ESCAPES = {
+    "\\": "\\\\",
+    '"': '\\"',
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\b": "\\b",
+    "\f": "\\f",
+}
+_JSON_OTHER_CONTROLS = [chr(c) for c in range(0x20) if chr(c) not in _JSON_SHORT_ESCAPES]
+
+
+def json_string_values(arr: pa.Array) -> pa.Array:
+    """Each text as a JSON string literal (quoted and escaped), null stays null; column-wise."""
+    text = arr.cast(pa.string())
+    for char, escape in _JSON_SHORT_ESCAPES.items():
+        text = pc.replace_substring(text, char, escape)
+    if pc.any(pc.match_substring_regex(text, "[\\x00-\\x1f]")).as_py():
+        for char in _JSON_OTHER_CONTROLS:
+            text = pc.replace_substring(text, char, f"\\u{ord(char):04x}")
+    return pc.binary_join_element_wise('"', text, '"', "")
+
+
+def json_objects(table: pa.Table, labels: list[str]) -> pa.Array:
+    """Each row as a compact JSON object {label: text or null}, in column order; column-wise.
+
+    Used for the raw cells of rejected rows, so it must hold any text a cell
+    can: quotes, backslashes, line breaks and control characters are escaped.
+    """
+    if table.num_rows == 0:
+        return pa.array([], pa.string())
+    members = []
+    for label, column in zip(labels, table.columns, strict=True):
+        value = pc.fill_null(json_string_values(column.combine_chunks()), "null")
+        members.append(pc.binary_join_element_wise(json_string_values(pa.array([label]))[0], value, ":"))
+    if not members:
+        return pa.array(["{}"] * table.num_rows, pa.string())
+    body = pc.binary_join_element_wise(*members, ",")
+    return pc.binary_join_element_wise("{", body, "}", "")
+
+
 def _str_field(struct: pa.StructArray, name: str) -> pa.Array:
     """A regex group as text, null where the row did not match or the group was empty."""
     values = struct.field(name)

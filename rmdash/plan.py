@@ -30,11 +30,10 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rmdash import detect, parse
+from rmdash import detect, parse, trace
 from rmdash.model import FilePlan, ImportOptions, ImportRefused, ProgressEvent, SheetPlan, SpilledRows
 from rmdash.readers import (
     HEAD_ROWS,
@@ -98,12 +97,14 @@ def plan_file(
     saved = [detect.saved_mapping(m) for m in saved_mappings or []]
     named = _named_mapping(options, saved)
     sheets = open_sheets(path, label)
+    trace.mark("plan: sheets open")
     plans: list[SheetPlan] = []
     skipped: list[str] = []
     reporter = _Reporter(progress, label, len(sheets))
     for raw in sheets:
         outcome = _SheetPlanner(raw, schema, options, saved, named, label, reporter).plan()
         reporter.sheet_done()
+        trace.mark(f"plan: sheet {raw.name or label!r} typed")
         if isinstance(outcome, str):
             skipped.append(f"{one_line(raw.name or label)}: {outcome}")
         else:
@@ -278,8 +279,8 @@ class _Decisions:
 
 @dataclass
 class _Part:
-    rows: pd.DataFrame
-    rejected: pd.DataFrame
+    rows: pa.Table
+    rejected: pa.Table
     superseded: int
 
 
@@ -292,32 +293,31 @@ class _SpillDirectory:
 
 
 class _RowSink:
-    """The accepted rows of a sheet's parts: one part stays a frame, more are spilled to Parquet."""
+    """The accepted rows of a sheet's parts: one part stays in memory, more are spilled to Parquet."""
 
     def __init__(self, key: list[str]):
         self.key = key
-        self.frames: list[pd.DataFrame] = []
+        self.tables: list[pa.Table] = []
         self.files: list[str] = []
         self.key_hashes: list[np.ndarray] = []  # per part, a 64-bit hash of each row's key
         self.directory: _SpillDirectory | None = None
 
-    def add(self, frame: pd.DataFrame) -> None:
-        if not self.files and not self.frames:
-            self.frames.append(frame)  # one part has no repeats across parts: hashed only if spilled
+    def add(self, table: pa.Table) -> None:
+        if not self.files and not self.tables:
+            self.tables.append(table)  # one part has no repeats across parts: hashed only if spilled
             return
-        if self.frames:
-            self._spill(self.frames.pop())
-        self._spill(frame)
+        if self.tables:
+            self._spill(self.tables.pop())
+        self._spill(table)
 
-    def _spill(self, frame: pd.DataFrame) -> None:
+    def _spill(self, table: pa.Table) -> None:
         import pyarrow.parquet as pq
 
-        self.key_hashes.append(pd.util.hash_pandas_object(frame[self.key], index=False).to_numpy())
+        self.key_hashes.append(_key_hashes(table, self.key))
         if self.directory is None:
             self.directory = _SpillDirectory()
         path = self.directory.path / f"part-{len(self.files):05d}.parquet"
-        # the same conversion the store applies to an in-memory frame, so both give the same rows
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False, nthreads=1), path)
+        pq.write_table(table, path)
         self.files.append(str(path))
 
     def drop_repeated_keys(self) -> int:
@@ -338,26 +338,42 @@ class _RowSink:
             return 0
         candidates = np.isin(hashes, repeated_hashes)
         bounds = np.cumsum([0] + [len(h) for h in self.key_hashes])
-        keys = []
+        parts = []
         for i, path in enumerate(self.files):
             rows = np.flatnonzero(candidates[bounds[i] : bounds[i + 1]])
-            keys.append(pq.read_table(path, columns=self.key).take(rows).to_pandas())
+            parts.append(pq.read_table(path, columns=self.key).take(rows))
+        keys = pa.concat_tables(parts)
+        last = last_of_each_key([keys.column(name) for name in self.key], keys.num_rows)
         repeated = np.zeros(len(hashes), bool)
-        repeated[np.flatnonzero(candidates)] = pd.concat(keys, ignore_index=True).duplicated(keep="last")
+        if last is not None:
+            repeated[np.flatnonzero(candidates)] = ~last
         for i, path in enumerate(self.files):
             drop = repeated[bounds[i] : bounds[i + 1]]
             if drop.any():
                 pq.write_table(pq.read_table(path).filter(pa.array(~drop)), path)
         return int(repeated.sum())
 
-    def result(self) -> tuple[pd.DataFrame, SpilledRows | None]:
+    def result(self) -> tuple[pa.Table, SpilledRows | None]:
         if not self.files:
-            return self.frames[0], None
+            return self.tables[0], None
         import pyarrow.parquet as pq
 
-        empty = pq.read_table(self.files[0]).slice(0, 0).to_pandas()
+        empty = pq.read_table(self.files[0]).slice(0, 0)
         count = sum(pq.ParquetFile(f).metadata.num_rows for f in self.files)
         return empty, SpilledRows(files=list(self.files), count=count, owner=self.directory)
+
+
+def _key_hashes(table: pa.Table, key: list[str]) -> np.ndarray:
+    """A 64-bit hash of each row's key (equal keys, equal hashes), to find repeats across parts.
+
+    DuckDB's hash() over the Arrow columns, in an in-memory connection (no store is touched).
+    """
+    import duckdb
+
+    with duckdb.connect() as con:
+        con.register("part_keys", table.select(key))
+        columns = ", ".join(f'"{name}"' for name in key)  # key names come from the registry
+        return con.execute(f"SELECT hash({columns}) AS h FROM part_keys").fetchnumpy()["h"]  # noqa: S608
 
 
 class _SheetPlanner:
@@ -541,8 +557,8 @@ class _SheetPlanner:
             self._check_surveys(typed, texts, n)
 
         rejected_mask = self.problems.rejected() if self.problems.masks else np.zeros(n, bool)
-        rejected = self._rejected_frame(table, row_no, rejected_mask)
-        rows = self._accepted_frame(typed, row_no, ~rejected_mask)
+        rejected = self._rejected_table(table, row_no, rejected_mask)
+        rows = self._accepted_table(typed, row_no, ~rejected_mask)
         rows, superseded = self._keep_last_per_key(rows)
         return _Part(rows, rejected, superseded)
 
@@ -556,7 +572,7 @@ class _SheetPlanner:
                 return True
         return False
 
-    def _finish(self, sink: _RowSink, rejected: list[pd.DataFrame], superseded: int, decisions) -> SheetPlan:
+    def _finish(self, sink: _RowSink, rejected: list[pa.Table], superseded: int, decisions) -> SheetPlan:
         tally = self._tally
         for index, count in tally.long_cells.items():
             self._warn_long_cells(index, count)
@@ -571,8 +587,8 @@ class _SheetPlanner:
         for name, blank in tally.blank_required.items():
             if tally.n and blank and name in self.cmap.positions:
                 self._refuse_empty_column(name)
-        found = [f for f in rejected if len(f)]
-        frame = pd.concat(found, ignore_index=True) if len(found) > 1 else (found or rejected)[0]
+        found = [t for t in rejected if t.num_rows]
+        rejected_rows = pa.concat_tables(found) if len(found) > 1 else (found or rejected)[0]
         rows, spilled = sink.result()
         return SheetPlan(
             file_name=self.file_label,
@@ -585,8 +601,8 @@ class _SheetPlanner:
             constants=dict(self.constants),
             date_orders=self.date_orders,
             ambiguous_dates=self.ambiguous,
-            rows=rows,
-            rejected=frame,
+            accepted_rows=rows,
+            rejected_rows=rejected_rows,
             superseded=superseded,
             skipped=tally.skipped,
             warnings=self.warnings,
@@ -809,10 +825,10 @@ class _SheetPlanner:
                 note = f"{column.name}: no {column.name} column; every row counts as 'no'"
                 if n and note not in self.warnings:
                     self.warnings.append(note)
-                return pd.array([pd.NA] * n, dtype="boolean")
+                return pa.nulls(n, pa.bool_())
             result = parse.parse_bools(text, self.schema.vocabulary_lookup("bool"))
             self._reject_unreadable(column, text, result.bad)
-            return pd.array(result.values, dtype="boolean")
+            return result.values
         if kind == "priority":
             result = parse.parse_priorities(text, self.schema.vocabulary_lookup("priority"))
             _, defaulted = self._tally.priorities.get(column.name, (present, 0))
@@ -987,53 +1003,77 @@ class _SheetPlanner:
 
     # ------------------------------------------------------------ output frames
 
-    def _rejected_frame(self, table: pa.Table, row_no: np.ndarray, rejected: np.ndarray) -> pd.DataFrame:
+    def _rejected_table(self, table: pa.Table, row_no: np.ndarray, rejected: np.ndarray) -> pa.Table:
+        """row_no, reason and raw (a JSON object of the row's cell texts under the sheet's headers)."""
         if not rejected.any():
-            return pd.DataFrame(
+            return pa.table(
                 {
-                    "row_no": pd.Series([], dtype="int64"),
-                    "reason": pd.Series([], dtype="str"),
-                    "raw": pd.Series([], dtype="str"),
+                    "row_no": pa.array([], pa.int64()),
+                    "reason": pa.array([], pa.string()),
+                    "raw": pa.array([], pa.string()),
                 }
             )
-        reasons = self.problems.reasons_for(rejected)
-        raw = table.filter(pa.array(rejected)).to_pandas()
-        raw.columns = _unique_labels(self.header, raw.shape[1])
-        # pandas escapes "/" as "\\/"; an escaped slash is always preceded by an even run of
-        # backslashes, so un-escaping it keeps the JSON exact and the raw text readable.
-        raw_json = (
-            raw.to_json(orient="records", lines=True, force_ascii=False).replace("\\/", "/").splitlines()
+        selector = pa.array(rejected)
+        raw = parse.json_objects(table.filter(selector), _unique_labels(self.header, table.num_columns))
+        return pa.table(
+            {"row_no": pa.array(row_no[rejected]), "reason": self.problems.reasons_for(rejected), "raw": raw}
         )
-        return pd.DataFrame({"row_no": row_no[rejected], "reason": reasons.to_pandas(), "raw": raw_json})
 
-    def _accepted_frame(self, typed: dict, row_no: np.ndarray, accepted: np.ndarray) -> pd.DataFrame:
+    def _accepted_table(self, typed: dict, row_no: np.ndarray, accepted: np.ndarray) -> pa.Table:
+        """The accepted rows, one Arrow column per canonical column (SheetPlan.accepted_rows)."""
         selector = pa.array(accepted)
-        data: dict[str, object] = {}
+        data: dict[str, pa.Array] = {}
         for column in self.kind.columns:
             values = typed[column.name]
             if isinstance(values, pa.Array | pa.ChunkedArray):
-                data[column.name] = values.filter(selector).to_pandas()
-            else:
-                data[column.name] = values[accepted]
+                data[column.name] = values.filter(selector)
+            else:  # numpy: NaN and NaT are blanks, so they become nulls
+                data[column.name] = pa.array(values[accepted], from_pandas=True)
         count = int(accepted.sum())
         if self.kind.name == "surveys":
             low, high = survey_scale(self.options)
-            data["scale_min"] = np.full(count, low)
-            data["scale_max"] = np.full(count, high)
-        data["row_no"] = row_no[accepted]
-        frame = pd.DataFrame({k: pd.Series(v).reset_index(drop=True) for k, v in data.items()})
+            data["scale_min"] = pa.array(np.full(count, low))
+            data["scale_max"] = pa.array(np.full(count, high))
+        data["row_no"] = pa.array(row_no[accepted])
         for column in self.kind.columns:
-            if column.type in ("text", "titles") and frame[column.name].dtype != "str":
-                frame[column.name] = frame[column.name].astype("str")
-        return frame
+            if column.type in ("text", "titles") and data[column.name].type != pa.string():
+                data[column.name] = data[column.name].cast(pa.string())
+        return pa.table(data)
 
-    def _keep_last_per_key(self, rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    def _keep_last_per_key(self, rows: pa.Table) -> tuple[pa.Table, int]:
         """Event logs: a later row with the same key replaces an earlier one."""
-        if rows.empty:
+        last = last_of_each_key([rows.column(name) for name in self.kind.key], rows.num_rows)
+        if last is None:
             return rows, 0
-        duplicate = rows.duplicated(subset=list(self.kind.key), keep="last")
-        superseded = int(duplicate.sum())
-        return rows.loc[~duplicate].reset_index(drop=True), superseded
+        return rows.filter(pa.array(last)), int(rows.num_rows - last.sum())
+
+
+def last_of_each_key(columns: list[pa.Array | pa.ChunkedArray], n: int) -> np.ndarray | None:
+    """Mask of the rows that are the last of their key (the key being all ``columns``), None if no key repeats.
+
+    Column-wise: each column is dictionary-encoded and the codes are folded into
+    one dense integer per row (re-densified after each column, so it never
+    overflows), then one sort finds each code's last row. Nulls are a value of
+    their own, as in a GROUP BY. (pyarrow's group_by would load its dataset and
+    file-system modules: 0.1 s on a cold start.)
+    """
+    if n == 0:
+        return None
+    code = np.zeros(n, np.int64)
+    for column in columns:
+        encoded = pc.dictionary_encode(column)
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks()
+        indices = pc.fill_null(encoded.indices.cast(pa.int64()), -1).to_numpy(zero_copy_only=False) + 1
+        code = code * (len(encoded.dictionary) + 1) + indices
+        if len(columns) > 1:
+            code = np.unique(code, return_inverse=True)[1].astype(np.int64)
+    distinct, last_reversed = np.unique(code[::-1], return_index=True)
+    if len(distinct) == n:
+        return None
+    last = np.zeros(n, bool)
+    last[n - 1 - last_reversed] = True
+    return last
 
 
 def _rows_total(chunk: Chunk, rows_done: int) -> int | None:

@@ -23,61 +23,46 @@ import csv
 import hashlib
 import io
 import re
-import threading
-import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import olefile
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import DefusedXMLParser
 
+from rmdash import filesafety
+from rmdash.filesafety import (
+    _OLE,
+    ZIP_MAGIC,
+    check_ole,
+    check_size_and_read_head,
+    check_workbook_zip,
+    one_line,
+    refuse_non_text,
+)
 from rmdash.model import ImportRefused
+from rmdash.readahead import _prefetched, load_text_sheet, prefetch_workbook, take_prefetched  # noqa: F401
 
 if TYPE_CHECKING:
     import pandas as pd
 
-# Safety limits. A real 300k-row export is ~30 MB zipped and ~300 MB unpacked,
-# with XML compressing 5-30x; bombs compress thousands of times.
-MAX_FILE_BYTES = 512 * 1024 * 1024
-MAX_ZIP_ENTRIES = 10_000
-MAX_UNCOMPRESSED_BYTES = 2 * 1024 * 1024 * 1024
-MAX_ENTRY_RATIO = 200  # uncompressed / compressed, checked for entries above RATIO_FLOOR
-RATIO_FLOOR_BYTES = 1024 * 1024
-MAX_PROLOG_BYTES = 1024 * 1024  # an XML part must open its root element within this
 HEAD_ROWS = 30  # rows read for header detection and preview
 # A large CSV is streamed (read in blocks, never decoded whole), so memory does
 # not grow with it and only this bounds it (10M tickets are ~1.8 GB).
-MAX_CSV_BYTES = 8 * 1024 * 1024 * 1024
 CSV_STREAM_BYTES = 64 * 1024 * 1024  # CSV files above this are streamed
 STREAM_HEAD_BYTES = 1024 * 1024  # bytes decoded for header detection of a streamed CSV
 CSV_BLOCK_BYTES = 16 * 1024 * 1024  # pyarrow's read block for a streamed CSV
 
-_ZIP = b"PK\x03\x04"
-_EMPTY_ZIP = b"PK\x05\x06"
-_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_NOT_SPREADSHEETS = {
-    b"%PDF": "a PDF document",
-    b"\x89PNG": "an image",
-    b"\xff\xd8\xff": "an image",
-    b"GIF8": "an image",
-    b"\x1f\x8b": "a gzip archive",
-    b"Rar!": "a RAR archive",
-    b"7z\xbc\xaf": "a 7-Zip archive",
-}
 _CSV_DELIMITERS = (",", ";", "\t", "|")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
-_XML_PART = re.compile(r"\.(xml|rels|vml)$", re.IGNORECASE)
+
 
 # Python's csv module refuses a field over 128 KiB; an export may carry a long
 # text cell (plan cuts cells to Excel's own limit), so allow any field a file
 # under the size limit can hold.
-csv.field_size_limit(MAX_FILE_BYTES)
+csv.field_size_limit(filesafety.MAX_FILE_BYTES)
 
 
 def sha256_file(path: str | Path) -> str:
@@ -87,12 +72,6 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: fh.read(1024 * 1024), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def one_line(text: object, limit: int = 80) -> str:
-    """A user-supplied label (file/sheet name, cell text) made safe for a one-line message."""
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 # ---------------------------------------------------------------- raw sheets
@@ -241,14 +220,11 @@ class _WorkbookSheet:
 
 def _load_sheet(reader, index: int, n_rows: int | None = None) -> tuple[pa.Table, list[str]]:
     """One sheet as a text table with positional columns, and its column letters."""
-    sheet = reader.load_sheet(
-        index,
-        header_row=None,
-        skip_rows=0,  # keep leading blank rows so row i is Excel row i+1
-        n_rows=n_rows,
-        dtypes="string",
-        whitespace_as_null=True,
-    )
+    return text_table(load_text_sheet(reader, index, n_rows))
+
+
+def text_table(sheet) -> tuple[pa.Table, list[str]]:
+    """A sheet fastexcel loaded as text -> (text table with positional columns, column letters)."""
     letters = [column_letter(c.absolute_index) for c in sheet.available_columns()]
     # from_batches, not pa.table(): pa.table() first asks whether its argument is a
     # pandas frame, which imports pandas (0.35 s), in the read-ahead thread too
@@ -323,9 +299,9 @@ class _CsvStream(_CsvText):
         return consumed < len(rest)
 
     def whole(self) -> _CsvText:
-        if self.size > MAX_FILE_BYTES:
+        if self.size > filesafety.MAX_FILE_BYTES:
             raise ImportRefused(
-                f"'{self.label}' is larger than {MAX_FILE_BYTES // 2**20} MB and not a plain UTF-8 CSV "
+                f"'{self.label}' is larger than {filesafety.MAX_FILE_BYTES // 2**20} MB and not a plain UTF-8 CSV "
                 "(ragged rows, blank lines or another encoding): save it as CSV UTF-8, or split it, and upload again"
             )
         return _CsvText(_decode_text(self.path.read_bytes(), self.label), self.label)
@@ -509,13 +485,13 @@ def open_sheets(path: str | Path, label: str | None = None) -> list[RawSheet]:
     """
     path = Path(path)
     label = one_line(label or path.name)
-    head = _check_size_and_read_head(path, label)
-    if head.startswith(_ZIP):
-        _check_workbook_zip(path, label)
+    head = check_size_and_read_head(path, label)
+    if head.startswith(ZIP_MAGIC):
+        check_workbook_zip(path, label)
         return _workbook_sheets(path, label)
     if head.startswith(_OLE):
-        _check_ole(path, label)
-    _refuse_non_text(head, label)
+        check_ole(path, label)
+    refuse_non_text(head, label)
     return [_csv_sheet(path, label)]
 
 
@@ -526,9 +502,9 @@ def _csv_sheet(path: Path, label: str) -> RawSheet:
         stream = _stream(path, label)
         if stream is not None:
             return RawSheet(None, stream)
-    if size > MAX_FILE_BYTES:
+    if size > filesafety.MAX_FILE_BYTES:
         raise ImportRefused(
-            f"'{label}' is larger than {MAX_FILE_BYTES // 2**20} MB and not a plain UTF-8 CSV: "
+            f"'{label}' is larger than {filesafety.MAX_FILE_BYTES // 2**20} MB and not a plain UTF-8 CSV: "
             "save it as CSV UTF-8, or split it, and upload again"
         )
     return RawSheet(None, _CsvText(_decode_text(path.read_bytes(), label), label))
@@ -573,155 +549,10 @@ def preview_sheets(
     return out
 
 
-def _check_size_and_read_head(path: Path, label: str) -> bytes:
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
-            head = fh.read(4096)
-    except OSError as err:
-        raise ImportRefused(f"'{label}' cannot be opened: {one_line(err.strerror or err)}") from err
-    if size == 0:
-        raise ImportRefused(f"'{label}' is empty: export the data again and upload the new file")
-    # a workbook is parsed whole; a large CSV is streamed, so it may be larger
-    limit = MAX_FILE_BYTES if head.startswith((_ZIP, _OLE, _EMPTY_ZIP)) else MAX_CSV_BYTES
-    if size > limit:
-        raise ImportRefused(f"'{label}' is larger than {limit // 2**20:,} MB: split it into smaller files")
-    return head
-
-
-def _refuse_non_text(head: bytes, label: str) -> None:
-    if head.startswith(_EMPTY_ZIP):
-        raise ImportRefused(
-            f"'{label}' is an empty zip archive, not a workbook: upload an .xlsx or .csv file"
-        )
-    for magic, what in _NOT_SPREADSHEETS.items():
-        if head.startswith(magic):
-            raise ImportRefused(
-                f"'{label}' is {what}, not a spreadsheet: upload an .xlsx, .xlsm or .csv file"
-            )
-
-
-def _check_ole(path: Path, label: str) -> None:
-    """OLE2 container: an encrypted OOXML workbook, a legacy .xls or another old Office file."""
-    try:
-        with olefile.OleFileIO(str(path)) as ole:
-            streams = {"/".join(s).casefold() for s in ole.listdir(streams=True, storages=True)}
-    except Exception:  # damaged OLE: still an old Office format
-        streams = set()
-    if {"encryptioninfo", "encryptedpackage"} & streams:
-        raise ImportRefused(f"'{label}' is password-protected: remove the password and upload again")
-    if streams and not ({"workbook", "book"} & streams):
-        raise ImportRefused(
-            f"'{label}' is an old Office document, not a spreadsheet: upload an .xlsx, .xlsm or .csv file"
-        )
-    raise ImportRefused(f"'{label}' is a legacy .xls: open it in Excel and save as .xlsx")
-
-
-def _check_workbook_zip(path: Path, label: str) -> None:
-    """Refuse zip bombs, non-workbook zips and XML parts carrying a DTD, before any parser sees them."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-            _check_zip_sizes(infos, label)
-            names = {i.filename for i in infos}
-            if "xl/workbook.xml" not in names:
-                raise ImportRefused(_not_a_workbook(archive, names, label))
-            for info in infos:
-                if _XML_PART.search(info.filename) or info.filename == "[Content_Types].xml":
-                    _check_xml_prolog(archive, info, label)
-    except ImportRefused:
-        raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as err:
-        raise ImportRefused(
-            f"'{label}' is damaged or truncated (not a readable workbook): export it again and upload the new file"
-        ) from err
-
-
-def _check_zip_sizes(infos: list[zipfile.ZipInfo], label: str) -> None:
-    if len(infos) > MAX_ZIP_ENTRIES:
-        raise ImportRefused(f"'{label}' has {len(infos)} parts inside (a zip bomb?): not imported")
-    if any(i.flag_bits & 0x1 for i in infos):
-        raise ImportRefused(f"'{label}' is password-protected: remove the password and upload again")
-    total = sum(i.file_size for i in infos)
-    if total > MAX_UNCOMPRESSED_BYTES:
-        raise ImportRefused(
-            f"'{label}' unpacks to {total // 2**20} MB (a zip bomb?): not imported; split the data into smaller files"
-        )
-    for info in infos:
-        ratio = info.file_size / max(info.compress_size, 1)
-        if info.file_size > RATIO_FLOOR_BYTES and ratio > MAX_ENTRY_RATIO:
-            raise ImportRefused(
-                f"'{label}' contains a part compressed {ratio:.0f}:1 (a zip bomb?): not imported"
-            )
-
-
-def _not_a_workbook(archive: zipfile.ZipFile, names: set[str], label: str) -> str:
-    if "word/document.xml" in names:
-        what = "a Word document"
-    elif any(n.startswith("ppt/") for n in names):
-        what = "a PowerPoint file"
-    elif "mimetype" in names and b"opendocument.spreadsheet" in archive.read("mimetype")[:200]:
-        return f"'{label}' is an OpenDocument spreadsheet (.ods): open it and save as .xlsx"
-    else:
-        what = "a zip archive"
-    return f"'{label}' is {what}, not an Excel workbook: upload an .xlsx, .xlsm or .csv file"
-
-
-class _RootReached(Exception):
-    """Raised by the prolog check once the XML root element opens (no DTD can follow)."""
-
-
-class _StopAtRoot:
-    def start(self, tag, attrib):
-        raise _RootReached
-
-    def end(self, tag):
-        pass
-
-    def data(self, data):
-        pass
-
-    def close(self):
-        pass
-
-
-def _check_xml_prolog(archive: zipfile.ZipFile, info: zipfile.ZipInfo, label: str) -> None:
-    """Parse an XML part with defusedxml up to its root element: a DTD or entity is refused.
-
-    A DOCTYPE (and so any entity declaration: billion laughs, external
-    entities) can only stand before the root element, so reading the prolog
-    is enough and costs one chunk, however large the part.
-    """
-    parser = DefusedXMLParser(target=_StopAtRoot(), forbid_dtd=True)
-    read = 0
-    try:
-        with archive.open(info) as part:
-            while chunk := part.read(65536):
-                read += len(chunk)
-                parser.feed(chunk)
-                if read > MAX_PROLOG_BYTES:
-                    break
-    except _RootReached:
-        return
-    except DefusedXmlException as err:
-        raise ImportRefused(
-            f"'{label}' contains XML with a DTD or entities in '{one_line(info.filename)}' (unsafe): not imported"
-        ) from err
-    except Exception as err:  # expat syntax errors, bad CRC, truncated stream
-        raise ImportRefused(
-            f"'{label}' is damaged ('{one_line(info.filename)}' is not valid XML): export it again and upload"
-        ) from err
-    if read == 0 and info.file_size == 0:
-        raise ImportRefused(f"'{label}' is damaged ('{one_line(info.filename)}' is empty): export it again")
-    raise ImportRefused(
-        f"'{label}' is damaged ('{one_line(info.filename)}' has no XML content): export it again"
-    )
-
-
 def _workbook_sheets(path: Path, label: str) -> list[RawSheet]:
     import fastexcel
 
-    ahead = _take_prefetched(path)
+    ahead = take_prefetched(path)
     try:
         reader = ahead.reader if ahead and ahead.reader else fastexcel.read_excel(str(path))
         names = list(reader.sheet_names)
@@ -733,77 +564,6 @@ def _workbook_sheets(path: Path, label: str) -> list[RawSheet]:
         raise ImportRefused(f"'{label}' has no worksheets: check the file")
     loaded = ahead.sheets if ahead else {}
     return [RawSheet(name, _WorkbookSheet(reader, i, name, loaded.get(i))) for i, name in enumerate(names)]
-
-
-# ---------------------------------------------------------------- reading ahead
-
-
-@dataclass
-class _Prefetch:
-    """A workbook being read in a background thread; what it got is used only for the same unchanged file."""
-
-    key: tuple
-    thread: threading.Thread
-    reader: object = None
-    sheets: dict[int, tuple[pa.Table, list[str]]] = field(default_factory=dict)
-
-
-_prefetched: dict[str, _Prefetch] = {}
-
-
-def _file_key(path: Path) -> tuple | None:
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-
-
-def prefetch_workbook(path: str | Path) -> None:
-    """Start reading a workbook's sheets in a background thread (the CLI's import).
-
-    Why: parsing a workbook is most of an import's reading time and calamine
-    releases the GIL, so it can run while the import path loads its heavy
-    modules (pandas, DuckDB). The same safety checks run first, in the
-    thread, before any parser sees the bytes. Nothing is reported from here:
-    ``open_sheets`` uses what was read for the same unchanged file, and reads
-    (and refuses) it itself whenever the thread failed or did not get that far.
-    """
-    path = Path(path)
-    key = _file_key(path)
-    if key is None:
-        return
-    # not a daemon: the interpreter waits for it instead of stopping it inside calamine
-    thread = threading.Thread(target=lambda: _read_ahead(path, ahead), name="rmdash-read-ahead")
-    ahead = _Prefetch(key, thread)
-    _prefetched[key[0]] = ahead
-    thread.start()
-
-
-def _read_ahead(path: Path, ahead: _Prefetch) -> None:
-    try:
-        label = one_line(path.name)
-        if not _check_size_and_read_head(path, label).startswith(_ZIP):
-            return
-        _check_workbook_zip(path, label)
-        import fastexcel
-
-        reader = fastexcel.read_excel(str(path))
-        for index in range(len(reader.sheet_names)):
-            ahead.sheets[index] = _load_sheet(reader, index)
-        ahead.reader = reader
-    except Exception:  # noqa: S110 (open_sheets reads the file again and says what is wrong)
-        ahead.sheets.clear()
-
-
-def _take_prefetched(path: Path) -> _Prefetch | None:
-    """What was read ahead for this file, once, if the file has not changed since."""
-    key = _file_key(path)
-    ahead = _prefetched.pop(key[0], None) if key else None
-    if ahead is None:
-        return None
-    ahead.thread.join()
-    return ahead if ahead.key == key and ahead.reader is not None else None
 
 
 def _decode_text(data: bytes, label: str) -> str:

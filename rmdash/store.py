@@ -33,10 +33,13 @@ from contextlib import contextmanager, suppress
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 import pyarrow as pa
+
+if TYPE_CHECKING:  # the import path runs without pandas (its import costs more than typing a sheet)
+    import pandas as pd
 
 from rmdash.archive import strip_macros_in_place, without_macros
 from rmdash.db import open_db
@@ -385,6 +388,18 @@ def rejected_rows(con: duckdb.DuckDBPyConnection, batch_id: int) -> pd.DataFrame
     ).df()
 
 
+def first_rejected(con: duckdb.DuckDBPyConnection, batch_id: int, n: int) -> list[tuple[int, str]]:
+    """(row_no, reason) of the first ``n`` rejected rows of a batch (the import's summary; no pandas)."""
+    return [
+        (int(row_no), reason)
+        for row_no, reason in _rows(
+            con,
+            "SELECT row_no, reason FROM rejected_rows WHERE batch_id = ? ORDER BY row_no LIMIT ?",
+            [batch_id, n],
+        )
+    ]
+
+
 def rejected_rows_wide(con: duckdb.DuckDBPyConnection, batch_id: int) -> pd.DataFrame:
     """Rejected rows with their original cells spread out again: row_no, reason, then one column per header.
 
@@ -394,6 +409,8 @@ def rejected_rows_wide(con: duckdb.DuckDBPyConnection, batch_id: int) -> pd.Data
     raw = rejected["raw"].dropna()
     if raw.empty:
         return rejected.drop(columns="raw")
+    import pandas as pd
+
     cells = pd.read_json(io.StringIO("\n".join(raw)), lines=True, dtype=False)
     cells.index = raw.index
     cells = cells.rename(columns=lambda c: f"{c} (original)" if c in ("row_no", "reason") else c)
@@ -603,7 +620,7 @@ def _refuse_empty_files(plans: Sequence[FilePlan]) -> None:
 
 def _is_empty_sheet(sheet: SheetPlan) -> bool:
     """A header and nothing below it (no accepted and no rejected rows): never a batch."""
-    return sheet.accepted == 0 and len(sheet.rejected) == 0
+    return sheet.accepted == 0 and sheet.rejected_rows.num_rows == 0
 
 
 def _refuse_rejected(plans: Sequence[FilePlan]) -> None:
@@ -611,9 +628,9 @@ def _refuse_rejected(plans: Sequence[FilePlan]) -> None:
     total, first = 0, None
     for plan in plans:
         for sheet in plan.sheets:
-            n = len(sheet.rejected)
+            n = sheet.rejected_rows.num_rows
             if n and first is None:
-                row = sheet.rejected.iloc[0]
+                row = sheet.rejected_rows.slice(0, 1).to_pylist()[0]
                 where = f"{plan.file_name}" + (f" sheet {sheet.sheet!r}" if sheet.sheet else "")
                 first = f"{where} row {row['row_no']}: {row['reason']}"
             total += n
@@ -668,8 +685,8 @@ def _write_sheet(
     if sheet.spilled is not None:
         _stage_spilled_rows(con, kind, sheet.spilled.files)
     else:
-        _stage_rows(con, kind, sheet.rows)
-    content = _content_sha256(con, kind, sheet.rejected)
+        _stage_rows(con, kind, sheet.accepted_rows)
+    content = _content_sha256(con, kind, sheet.rejected_rows)
     duplicate = _find_identical(con, content)
     if duplicate is not None:
         summary = _duplicate_summary(plan, sheet, kind, duplicate)
@@ -681,7 +698,7 @@ def _write_sheet(
     new, changed, unchanged = _compare_with_current(con, kind)
     _append_versions(con, kind, batch_id)
     _replace_current(con, kind, batch_id)
-    n_rejected = _store_rejected(con, sheet.rejected, batch_id)
+    n_rejected = _store_rejected(con, sheet.rejected_rows, batch_id)
 
     summary = BatchSummary(
         batch_id=batch_id,
@@ -706,13 +723,12 @@ def _write_sheet(
     return summary
 
 
-def _stage_rows(con, kind: Kind, rows: pd.DataFrame) -> None:
+def _stage_rows(con, kind: Kind, rows: pa.Table) -> None:
     """Copy the accepted rows into a temp table cast to the store's types, with their row hash."""
-    frame = rows if "row_no" in rows.columns else rows.assign(row_no=pd.Series(dtype="int64"))
-    present = [name for name, _ in _data_columns(kind) if name in frame.columns]
-    # one thread: starting a converter pool costs more than converting a sheet's columns
-    arrow = pa.Table.from_pandas(frame[present + ["row_no"]], preserve_index=False, nthreads=1)
-    con.register(_SRC, arrow)
+    if "row_no" not in rows.column_names:
+        rows = rows.append_column("row_no", pa.nulls(rows.num_rows, pa.int64()))
+    present = [name for name, _ in _data_columns(kind) if name in rows.column_names]
+    con.register(_SRC, rows.select([*present, "row_no"]))
     try:
         _stage_from(con, kind, _SRC, present)
     finally:
@@ -741,7 +757,7 @@ def _stage_spilled_rows(con, kind: Kind, files: list[str]) -> None:
     _stage_from(con, kind, source, [name for name, _ in _data_columns(kind)], {"files": list(files)})
 
 
-def _content_sha256(con, kind: Kind, rejected: pd.DataFrame) -> str:
+def _content_sha256(con, kind: Kind, rejected: pa.Table) -> str:
     """Identity of a sheet's content: its kind, the set of its accepted row hashes and its rejected rows.
 
     Options that change values (constants, date order, survey scale) change the
@@ -752,8 +768,8 @@ def _content_sha256(con, kind: Kind, rejected: pd.DataFrame) -> str:
         f"SELECT coalesce(sha256(string_agg(row_hash::VARCHAR, ',' ORDER BY row_hash)), '') FROM {_STAGE}",  # noqa: S608
     )
     rejected_digest = ""
-    if len(rejected):
-        con.register(_REJ, _rejected_frame(rejected))
+    if rejected.num_rows:
+        con.register(_REJ, rejected)
         try:
             rejected_digest = _scalar(
                 con,
@@ -863,25 +879,11 @@ def _replace_current(con, kind: Kind, batch_id: int) -> None:
     )
 
 
-def _rejected_frame(rejected: pd.DataFrame) -> pa.Table:
-    """row_no, reason, raw (JSON text) as Arrow; raw given as dicts is serialised."""
-    raw = rejected["raw"] if "raw" in rejected.columns else pd.Series([None] * len(rejected), dtype="object")
-    if raw.map(lambda v: isinstance(v, dict | list)).any():
-        raw = raw.map(lambda v: json.dumps(v, default=str) if isinstance(v, dict | list) else v)
-    frame = pd.DataFrame(
-        {
-            "row_no": rejected["row_no"].astype("int64").to_numpy(),
-            "reason": rejected["reason"].astype("str").to_numpy(),
-            "raw": raw.astype("object").where(raw.notna(), None).to_numpy(),
-        }
-    )
-    return pa.Table.from_pandas(frame, preserve_index=False)
-
-
-def _store_rejected(con, rejected: pd.DataFrame, batch_id: int) -> int:
-    if not len(rejected):
+def _store_rejected(con, rejected: pa.Table, batch_id: int) -> int:
+    """Rejected rows (row_no, reason, raw JSON text) of the batch."""
+    if not rejected.num_rows:
         return 0
-    con.register(_REJ, _rejected_frame(rejected))
+    con.register(_REJ, rejected)
     try:
         con.execute(
             f"INSERT INTO rejected_rows (batch_id, row_no, reason, raw) "  # noqa: S608
@@ -890,7 +892,7 @@ def _store_rejected(con, rejected: pd.DataFrame, batch_id: int) -> int:
         )
     finally:
         con.unregister(_REJ)
-    return len(rejected)
+    return rejected.num_rows
 
 
 def _insert_batch_row(con, s: BatchSummary, sheet: SheetPlan, content: str, options: ImportOptions, at):

@@ -8,6 +8,7 @@ a FilePlan whose bytes really exist on disk (the store archives them).
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from rmdash import store
 from rmdash.model import FilePlan, ImportOptions, SheetPlan
@@ -66,15 +68,29 @@ def sheet_plan(kind: str, rows: list[dict], sheet: str | None = "Sheet1", reject
         constants=kw.pop("constants", {}),
         date_orders={},
         ambiguous_dates=[],
-        rows=typed_frame(kind, rows),
-        rejected=rejected if rejected is not None else pd.DataFrame({"row_no": [], "reason": [], "raw": []}),
+        accepted_rows=pa.Table.from_pandas(typed_frame(kind, rows), preserve_index=False),
+        rejected_rows=rejected_table(rejected),
         **kw,
+    )
+
+
+def rejected_table(rejected: pd.DataFrame | None) -> pa.Table:
+    """Rejected rows as SheetPlan holds them: row_no int64, reason and raw (JSON text; dicts are dumped)."""
+    frame = rejected if rejected is not None else pd.DataFrame({"row_no": [], "reason": [], "raw": []})
+    return pa.table(
+        {
+            "row_no": pa.array(frame["row_no"].tolist(), pa.int64()),
+            "reason": pa.array(frame["reason"].tolist(), pa.string()),
+            "raw": pa.array(
+                [json.dumps(v) if isinstance(v, dict) else v for v in frame["raw"].tolist()], pa.string()
+            ),
+        }
     )
 
 
 def file_plan(tmp_path, name: str, *sheets: SheetPlan, content: bytes | None = None) -> FilePlan:
     """A FilePlan whose bytes really exist on disk (the store archives them)."""
-    data = content if content is not None else f"{name}:{[len(s.rows) for s in sheets]}".encode()
+    data = content if content is not None else f"{name}:{[s.accepted for s in sheets]}".encode()
     path = tmp_path / name
     path.write_bytes(data)
     return FilePlan(

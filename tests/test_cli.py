@@ -13,12 +13,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import filebuilders as fb
 import pandas as pd
 import pytest
 from store_fixtures import file_plan, lock_held_by_another_process, sheet_plan, ticket, tickets_now
 
-from rmdash import cli, store
+from rmdash import cli, readahead, store
 from rmdash.model import ImportOptions
+from rmdash.readahead import read_first_workbook_ahead
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -455,3 +457,56 @@ def test_demo_if_empty_leaves_a_store_that_has_data_alone(tmp_path, capsys):
     con = store.open_store(db, read_only=True)
     assert [b.kind for b in store.list_batches(con)] == ["tickets"]
     con.close()
+
+
+def test_an_import_process_never_loads_pandas_and_still_shows_its_rejected_rows(tmp_path):
+    """The import path stays in Arrow: pandas (0.35 s, 45 MB) is not even imported.
+
+    A workbook and a CSV with rejected rows, so the read-ahead, typing, the raw
+    cells as JSON and the rejected-rows sample all run in the real process.
+    """
+    workbook = fb.write_xlsx(tmp_path / "tickets.xlsx", {"Tickets": fb.ticket_rows()})
+    rejects = csv_file(tmp_path / "more.csv", TICKETS_CSV)
+    done = run_cli("import", str(workbook), str(rejects), "--db", str(tmp_path / "s.duckdb"))
+    assert done.returncode == 0, done.stderr
+    assert "  row 4: opened_at: cannot read 'soon' as a date" in done.stdout
+
+    probe = (
+        "import sys, runpy; sys.argv = ['rmdash', 'import', *sys.argv[1:]]\n"
+        "try:\n    runpy.run_module('rmdash', run_name='__main__')\n"
+        "except SystemExit as e:\n    print('exit', e.code, 'pandas' in sys.modules)\n"
+    )
+    again = subprocess.run(
+        [sys.executable, "-c", probe, str(workbook), str(rejects), "--db", str(tmp_path / "t.duckdb")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        cwd=REPO.parent,
+        timeout=300,
+    )
+    assert again.stdout.splitlines()[-1] == "exit 0 False", again.stderr
+
+
+def test_rmdash_trace_prints_where_an_import_spends_its_time_and_nothing_without_it(tmp_path):
+    workbook = fb.write_xlsx(tmp_path / "tickets.xlsx", {"Tickets": fb.ticket_rows()})
+    traced = run_cli("import", str(workbook), "--db", str(tmp_path / "a.duckdb"), env={"RMDASH_TRACE": "1"})
+    phases = [line.split()[2:4] for line in traced.stderr.splitlines() if line.startswith("trace ")]
+    assert ["read-ahead:", "done"] in phases and ["importer:", "planned"] in phases
+    assert ["importer:", "store"] in phases  # "store open" and "store closed"
+    plain = run_cli("import", str(workbook), "--db", str(tmp_path / "b.duckdb"))
+    assert plain.returncode == 0 and "trace " not in plain.stderr
+
+
+def test_the_read_ahead_guess_takes_the_first_workbook_argument_and_a_wrong_guess_changes_nothing(tmp_path):
+    workbook = fb.write_xlsx(tmp_path / "tickets.xlsx", {"Tickets": fb.ticket_rows()})
+    other = fb.write_xlsx(tmp_path / "other.xlsx", {"Tickets": fb.ticket_rows()})
+    for ahead in readahead._prefetched.values():  # left by earlier in-process imports that stopped early
+        ahead.thread.join()
+    readahead._prefetched.clear()
+    read_first_workbook_ahead(["--vendor", "Acme", str(workbook), str(other)])
+    assert list(readahead._prefetched) == [str(workbook.resolve())]
+    readahead._prefetched[str(workbook.resolve())].thread.join()
+    # the file imported is another one: it is read itself, the guess is left unused
+    summaries = cli.main(["import", str(other), "--db", str(tmp_path / "s.duckdb")])
+    assert summaries == 0
+    readahead._prefetched.clear()

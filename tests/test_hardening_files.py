@@ -35,10 +35,10 @@ import xlsxwriter
 from hardening import MEMORY_BOUND_MB, ImportRunner, fingerprint
 
 from rmdash import store
+from rmdash.filesafety import MAX_CSV_BYTES, MAX_FILE_BYTES
 from rmdash.importer import import_files
 from rmdash.model import ImportOptions
 from rmdash.plan import MAX_CELL_CHARS
-from rmdash.readers import MAX_CSV_BYTES, MAX_FILE_BYTES
 
 pytestmark = pytest.mark.slow
 

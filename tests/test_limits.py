@@ -28,7 +28,7 @@ import pytest
 from hardening import markdown_texts, unsafe_fragments
 from streamlit.testing.v1 import AppTest
 
-from rmdash import readers, store
+from rmdash import filesafety, readers, store
 from rmdash.importer import import_files
 from rmdash.model import ImportOptions, ImportRefused
 from rmdash.plan import plan_file
@@ -45,7 +45,7 @@ def test_the_upload_size_cap_is_set_on_purpose_and_below_the_cores_own_cap():
     config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text("utf-8"))
     cap_mb = config["server"]["maxUploadSize"]
     assert isinstance(cap_mb, int) and cap_mb >= 1
-    assert cap_mb * MiB <= min(readers.MAX_FILE_BYTES, readers.MAX_CSV_BYTES), (
+    assert cap_mb * MiB <= min(filesafety.MAX_FILE_BYTES, filesafety.MAX_CSV_BYTES), (
         "the page would accept files the core refuses"
     )
 
@@ -71,7 +71,7 @@ def _csv_of_size(path: Path, size: int) -> Path:
 
 
 def test_the_csv_size_cap_reads_a_file_at_the_limit_and_refuses_one_byte_more(tmp_path, monkeypatch):
-    monkeypatch.setattr(readers, "MAX_CSV_BYTES", 2 * MiB)
+    monkeypatch.setattr(filesafety, "MAX_CSV_BYTES", 2 * MiB)
     at_limit = plan_file(_csv_of_size(tmp_path / "at.csv", 2 * MiB), ImportOptions(kind="tickets"))
     assert len(at_limit.sheets[0].rows) == 1
     with pytest.raises(ImportRefused) as over:
@@ -82,9 +82,9 @@ def test_the_csv_size_cap_reads_a_file_at_the_limit_and_refuses_one_byte_more(tm
 def test_the_workbook_size_cap_reads_a_file_at_the_limit_and_refuses_one_byte_more(tmp_path, monkeypatch):
     path = fb.small_workbook(tmp_path / "tickets.xlsx")
     size = path.stat().st_size
-    monkeypatch.setattr(readers, "MAX_FILE_BYTES", size)
+    monkeypatch.setattr(filesafety, "MAX_FILE_BYTES", size)
     assert len(plan_file(path, ImportOptions()).sheets[0].rows) == 3
-    monkeypatch.setattr(readers, "MAX_FILE_BYTES", size - 1)
+    monkeypatch.setattr(filesafety, "MAX_FILE_BYTES", size - 1)
     with pytest.raises(
         ImportRefused, match="^'tickets.xlsx' is larger than .* MB: split it into smaller files$"
     ):
@@ -95,7 +95,7 @@ def test_the_upload_page_says_in_one_line_that_a_file_is_over_the_cap(tmp_path, 
     db = tmp_path / "store.duckdb"
     import_files(db, [fb.small_workbook(tmp_path / "first.xlsx")], ImportOptions(who="test"))
     monkeypatch.setenv("RMDASH_DB", str(db))
-    monkeypatch.setattr(readers, "MAX_CSV_BYTES", 1 * MiB)
+    monkeypatch.setattr(filesafety, "MAX_CSV_BYTES", 1 * MiB)
     data = _csv_of_size(tmp_path / "big.csv", 1 * MiB + MiB // 2).read_bytes()
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
@@ -126,9 +126,9 @@ def _infos(path: Path) -> list[zipfile.ZipInfo]:
 
 def test_the_zip_part_count_cap_reads_at_the_limit_and_refuses_one_more(workbook, monkeypatch):
     parts = len(_infos(workbook))
-    monkeypatch.setattr(readers, "MAX_ZIP_ENTRIES", parts)
+    monkeypatch.setattr(filesafety, "MAX_ZIP_ENTRIES", parts)
     assert readers.open_sheets(workbook)
-    monkeypatch.setattr(readers, "MAX_ZIP_ENTRIES", parts - 1)
+    monkeypatch.setattr(filesafety, "MAX_ZIP_ENTRIES", parts - 1)
     with pytest.raises(
         ImportRefused, match=f"^'tickets.xlsx' has {parts} parts inside \\(a zip bomb\\?\\): not imported$"
     ):
@@ -137,9 +137,9 @@ def test_the_zip_part_count_cap_reads_at_the_limit_and_refuses_one_more(workbook
 
 def test_the_unpacked_size_cap_reads_at_the_limit_and_refuses_one_byte_more(workbook, monkeypatch):
     total = sum(i.file_size for i in _infos(workbook))
-    monkeypatch.setattr(readers, "MAX_UNCOMPRESSED_BYTES", total)
+    monkeypatch.setattr(filesafety, "MAX_UNCOMPRESSED_BYTES", total)
     assert readers.open_sheets(workbook)
-    monkeypatch.setattr(readers, "MAX_UNCOMPRESSED_BYTES", total - 1)
+    monkeypatch.setattr(filesafety, "MAX_UNCOMPRESSED_BYTES", total - 1)
     with pytest.raises(
         ImportRefused, match="unpacks to .* MB \\(a zip bomb\\?\\): not imported; split the data"
     ):
@@ -147,12 +147,12 @@ def test_the_unpacked_size_cap_reads_at_the_limit_and_refuses_one_byte_more(work
 
 
 def test_the_compression_ratio_cap_reads_at_the_limit_and_refuses_just_below_it(workbook, monkeypatch):
-    big = [i for i in _infos(workbook) if i.file_size > readers.RATIO_FLOOR_BYTES]
+    big = [i for i in _infos(workbook) if i.file_size > filesafety.RATIO_FLOOR_BYTES]
     assert big, "the workbook has a part the ratio check looks at"
     worst = max(i.file_size / i.compress_size for i in big)
-    monkeypatch.setattr(readers, "MAX_ENTRY_RATIO", math.ceil(worst))
+    monkeypatch.setattr(filesafety, "MAX_ENTRY_RATIO", math.ceil(worst))
     assert readers.open_sheets(workbook)
-    monkeypatch.setattr(readers, "MAX_ENTRY_RATIO", math.floor(worst) - 1)
+    monkeypatch.setattr(filesafety, "MAX_ENTRY_RATIO", math.floor(worst) - 1)
     with pytest.raises(ImportRefused, match=f"contains a part compressed {worst:.0f}:1 \\(a zip bomb\\?\\)"):
         readers.open_sheets(workbook)
 
@@ -160,7 +160,7 @@ def test_the_compression_ratio_cap_reads_at_the_limit_and_refuses_just_below_it(
 def test_real_exports_stay_far_below_the_compression_cap(workbook):
     """The default cap leaves room: a repetitive 4,000-row sheet compresses well under it."""
     worst = max(i.file_size / max(i.compress_size, 1) for i in _infos(workbook))
-    assert worst * 4 < readers.MAX_ENTRY_RATIO
+    assert worst * 4 < filesafety.MAX_ENTRY_RATIO
 
 
 # ---------------------------------------------------------------- config files

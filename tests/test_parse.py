@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import numpy as np
 import pandas as pd
@@ -273,3 +274,35 @@ def test_any_column_written_in_one_format_reads_back_exactly(values, order, data
     assert not result.bad.any()
     assert [pd.Timestamp(v).to_pydatetime() for v in result.values] == values
     assert result.order == order and not result.ambiguous
+
+
+# ---------------------------------------------------------------- raw cells of rejected rows as JSON
+
+
+def test_rows_become_compact_json_objects_with_every_awkward_character_escaped():
+    table = pa.table(
+        {
+            "a": ['say "hi"', "back\\slash", None, "line\nbreak\ttab\x01bell\x1f/é"],
+            "b": ["1", "", "3", None],
+        }
+    )
+    objects = parse.json_objects(table, ['Header "A"', "B"]).to_pylist()
+    assert objects[0] == '{"Header \\"A\\"":"say \\"hi\\"","B":"1"}'
+    assert [json.loads(o) for o in objects] == [
+        {'Header "A"': 'say "hi"', "B": "1"},
+        {'Header "A"': "back\\slash", "B": ""},
+        {'Header "A"': None, "B": "3"},
+        {'Header "A"': "line\nbreak\ttab\x01bell\x1f/é", "B": None},
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text()), min_size=1, max_size=20))
+def test_any_text_survives_the_json_round_trip(values):
+    objects = parse.json_objects(pa.table({"c": pa.array(values, pa.string())}), ["Cell"]).to_pylist()
+    assert [json.loads(o)["Cell"] for o in objects] == values
+
+
+def test_a_row_without_columns_is_an_empty_object_and_no_rows_give_no_objects():
+    assert parse.json_objects(pa.table({"c": ["x"]}).select([]), []).to_pylist() == ["{}"]
+    assert parse.json_objects(pa.table({"c": pa.array([], pa.string())}), ["C"]).to_pylist() == []

@@ -8,11 +8,12 @@ import json
 import filebuilders as fb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from rmdash import detect
 from rmdash.model import ImportOptions, ImportRefused
-from rmdash.plan import MissingColumn, plan_file
+from rmdash.plan import MissingColumn, last_of_each_key, plan_file
 from rmdash.readers import sha256_file
 from rmdash.schema import load_schema
 
@@ -455,3 +456,15 @@ def test_a_hundred_thousand_row_csv_is_planned_in_full(tmp_path):
     assert sheet.rows["escalated"].sum() == 2000
     assert sheet.rows["priority"].value_counts().to_dict() == {1: 25000, 2: 25000, 3: 25000, 4: 24999}
     assert sheet.rows["opened_at"].max() == pd.Timestamp("2026-01-01") + pd.Timedelta(minutes=n - 2)
+
+
+def test_the_last_row_of_each_key_is_found_over_several_columns_with_blank_keys_as_a_value():
+    vendor = pa.array(["A", "B", "A", None, None, "A"])
+    ticket = pa.array(["1", "1", "1", "7", "7", "2"])
+    assert last_of_each_key([vendor, ticket], 6).tolist() == [False, True, True, False, True, True]
+    assert last_of_each_key([vendor], 6).tolist() == [False, True, False, False, True, True]
+
+
+def test_keys_that_never_repeat_need_no_filtering():
+    assert last_of_each_key([pa.array(["x", "y"]), pa.array(["1", "1"])], 2) is None
+    assert last_of_each_key([pa.array([], pa.string())], 0) is None

@@ -1,0 +1,121 @@
+"""Reading a workbook ahead, in a background thread, while the import path loads its modules.
+
+Purpose: the CLI's import starts parsing its first workbook at once (calamine
+releases the GIL) and loads pyarrow, DuckDB and the typing code meanwhile; a
+100k-row sheet is most of an import's time. Boundary: stdlib and the
+no-pyarrow safety checks (rmdash.filesafety) at import time, so the thread
+starts before any heavy module loads; what it read is used by
+rmdash.readers.open_sheets only for the same unchanged file, which reads
+(and refuses) the file itself whenever the thread failed or did not get that far.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rmdash import filesafety, trace
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+@dataclass
+class _Prefetch:
+    """A workbook being read in a background thread; what it got is used only for the same unchanged file."""
+
+    key: tuple
+    thread: threading.Thread
+    reader: object = None
+    sheets: dict[int, tuple[pa.Table, list[str]]] = field(default_factory=dict)
+
+
+_prefetched: dict[str, _Prefetch] = {}
+
+
+def _file_key(path: Path) -> tuple | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+def prefetch_workbook(path: str | Path) -> None:
+    """Start reading a workbook's sheets in a background thread (the CLI's import).
+
+    Why: parsing a workbook is most of an import's reading time and calamine
+    releases the GIL, so it can run while the import path loads its heavy
+    modules (pyarrow, DuckDB). The same safety checks run first, in the
+    thread, before any parser sees the bytes. Nothing is reported from here:
+    ``open_sheets`` uses what was read for the same unchanged file, and reads
+    (and refuses) it itself whenever the thread failed or did not get that far.
+    """
+    path = Path(path)
+    key = _file_key(path)
+    if key is None or key[0] in _prefetched:  # already being read (run() guessed it)
+        return
+    # not a daemon: the interpreter waits for it instead of stopping it inside calamine
+    thread = threading.Thread(target=lambda: _read_ahead(path, ahead), name="rmdash-read-ahead")
+    ahead = _Prefetch(key, thread)
+    _prefetched[key[0]] = ahead
+    thread.start()
+
+
+def _read_ahead(path: Path, ahead: _Prefetch) -> None:
+    try:
+        label = filesafety.one_line(path.name)
+        if not filesafety.check_size_and_read_head(path, label).startswith(filesafety.ZIP_MAGIC):
+            return
+        filesafety.check_workbook_zip(path, label)
+        trace.mark("read-ahead: safety checks passed")
+        import fastexcel
+
+        reader = fastexcel.read_excel(str(path))
+        for index in range(len(reader.sheet_names)):
+            sheet = load_text_sheet(reader, index)  # calamine, GIL released: pyarrow loads meanwhile
+            trace.mark(f"read-ahead: sheet {index} parsed")
+            from rmdash.readers import text_table  # noqa: PLC0415 (pyarrow: by now loaded by the main thread)
+
+            ahead.sheets[index] = text_table(sheet)
+        ahead.reader = reader
+        trace.mark("read-ahead: done")
+    except Exception:  # noqa: S110 (open_sheets reads the file again and says what is wrong)
+        ahead.sheets.clear()
+
+
+def take_prefetched(path: Path) -> _Prefetch | None:
+    """What was read ahead for this file, once, if the file has not changed since."""
+    key = _file_key(path)
+    ahead = _prefetched.pop(key[0], None) if key else None
+    if ahead is None:
+        return None
+    ahead.thread.join()
+    return ahead if ahead.key == key and ahead.reader is not None else None
+
+
+def load_text_sheet(reader, index: int, n_rows: int | None = None):
+    """One sheet parsed by calamine (fastexcel's lazy sheet), every cell as text, positions kept."""
+    return reader.load_sheet(
+        index,
+        header_row=None,
+        skip_rows=0,  # keep leading blank rows so row i is Excel row i+1
+        n_rows=n_rows,
+        dtypes="string",
+        whitespace_as_null=True,
+    )
+
+
+def read_first_workbook_ahead(args: list[str]) -> None:
+    """Start reading the first argument naming an .xlsx/.xlsm file, before the arguments are parsed.
+
+    ``python -m rmdash import`` calls this first thing, so calamine starts about
+    0.1 s sooner than after argparse (which loads the command line's modules).
+    A wrong guess costs only that read: nothing read ahead is used unless
+    open_sheets is asked for that same unchanged file.
+    """
+    first = next((a for a in args if not a.startswith("-") and a.lower().endswith((".xlsx", ".xlsm"))), None)
+    if first is not None:
+        prefetch_workbook(first)
