@@ -773,9 +773,10 @@ def _row_hashes_digest(con) -> str:
     row hash at all) AND, independently, sum(hash(h)), a second, nonlinear mix
     of every hash. The sums are exact (HUGEINT), so nothing wraps around.
     """
-    count, plain, mixed = con.execute(
-        f"SELECT count(*), coalesce(sum(row_hash), 0), coalesce(sum(hash(row_hash)), 0) FROM {_STAGE}"  # noqa: S608
-    ).fetchone()
+    [(count, plain, mixed)] = _rows(
+        con,
+        f"SELECT count(*), coalesce(sum(row_hash), 0), coalesce(sum(hash(row_hash)), 0) FROM {_STAGE}",  # noqa: S608
+    )
     return f"rows {count} {plain} {mixed}"
 
 
