@@ -10,6 +10,7 @@ Table identifiers come from rmdash.schema (the registry), never from input.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import duckdb
@@ -17,6 +18,12 @@ import duckdb
 from rmdash.schema import load_schema
 
 SCHEMA_VERSION = 1
+_ALIAS = "store"
+# Rows per row group of the store's tables (DuckDB's default: 122,880). An
+# insert of at least one whole row group is written straight to the file
+# during the INSERT (DuckDB's optimistic write) instead of at COMMIT by a
+# checkpoint; 100k tickets fresh: insert + commit 0.37 s -> 0.23 s.
+ROW_GROUP_ROWS = 61_440
 
 _FIXED_DDL = """
 CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -109,17 +116,38 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def open_db(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open (and on first use create) a store file with every table in place."""
+    """Open (and on first use create) a store file with every table in place.
+
+    The file is ATTACHed (as ``store``) to a DuckDB instance named after it, so
+    it can have a smaller row group than DuckDB's default (see ROW_GROUP_ROWS);
+    every connect() in this process to the same file and mode shares that one
+    instance, as duckdb.connect(path) would.
+    """
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
-    # A query over 2 s draws a progress bar on stdout even when it is not a
-    # terminal, which would corrupt --json output.
-    con.execute("SET enable_progress_bar = false")
-    if not read_only:
-        create_tables(con)
+    con = duckdb.connect(_instance_name(path, read_only))
+    options = f"ROW_GROUP_SIZE {ROW_GROUP_ROWS}" + (", READ_ONLY" if read_only else "")
+    try:
+        con.execute(f"ATTACH IF NOT EXISTS ? AS {_ALIAS} ({options})", [str(path)])
+        con.execute(f"USE {_ALIAS}")
+        # without the instance's own in-memory database, every cursor() starts in the store too
+        con.execute("DETACH DATABASE IF EXISTS memory")
+        # A query over 2 s draws a progress bar on stdout even when it is not a
+        # terminal, which would corrupt --json output.
+        con.execute("SET enable_progress_bar = false")
+        if not read_only:
+            create_tables(con)
+    except BaseException:
+        con.close()
+        raise
     return con
+
+
+def _instance_name(path: Path, read_only: bool) -> str:
+    """A named in-memory instance per (file, mode): what duckdb.connect(path) would share."""
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    return f":memory:rmdash-{'ro' if read_only else 'rw'}-{digest}"
 
 
 def memory_db() -> duckdb.DuckDBPyConnection:

@@ -162,6 +162,23 @@ def test_the_same_rows_in_a_resaved_file_are_still_identical(con, tmp_path):
     assert again.duplicate_of == 1
 
 
+def test_the_same_rows_in_any_order_are_identical_but_a_repeated_or_swapped_value_is_not(con, tmp_path):
+    rows = [ticket("T1", priority=1), ticket("T2", priority=2), ticket("T3", priority=3)]
+    write(con, tmp_path, "t.xlsx", sheet_plan("tickets", rows))
+
+    [reordered] = write(con, tmp_path, "t.xlsx", sheet_plan("tickets", rows[::-1]))
+    # the same multiset of values, but T1 and T2 traded priorities: two changed rows
+    swapped = [ticket("T1", priority=2), ticket("T2", priority=1), ticket("T3", priority=3)]
+    [traded] = write(con, tmp_path, "t.xlsx", sheet_plan("tickets", swapped))
+    # a row given twice is a different multiset of rows than the row once
+    twice = [ticket("T1", priority=2), *swapped]
+    [repeated] = write(con, tmp_path, "t.xlsx", sheet_plan("tickets", twice))
+
+    assert reordered.duplicate_of == 1
+    assert (traded.batch_id, traded.changed, traded.unchanged) == (2, 2, 1)
+    assert (repeated.batch_id, repeated.superseded, repeated.unchanged) == (3, 1, 3)
+
+
 def test_a_constant_that_changes_the_values_makes_the_same_file_a_new_batch(con, tmp_path):
     write(con, tmp_path, "t.csv", sheet_plan("tickets", [ticket("T1", vendor="Acme")]), content=b"same")
     [s] = write(con, tmp_path, "t.csv", sheet_plan("tickets", [ticket("T1", vendor="Beta")]), content=b"same")
