@@ -50,6 +50,7 @@ def import_files(
 
     trace.mark("importer: planning")
     plans = plan_files(paths, options, _saved_mappings_at(Path(db)), progress)
+    _return_freed_arrow_memory()
     trace.mark("importer: planned")
     con = store.open_store(db)
     trace.mark("importer: store open")
@@ -83,6 +84,18 @@ def plan_files(
         scaled = _scaled(progress, i / len(paths) * PLAN_SHARE, PLAN_SHARE / len(paths))
         plans.append(plan_file(path, options, saved_mappings=saved_mappings, progress=scaled))
     return plans
+
+
+def _return_freed_arrow_memory() -> None:
+    """Give the memory Arrow freed while reading and typing back to the system before DuckDB writes.
+
+    Arrow's allocator (mimalloc) keeps freed pages for reuse; DuckDB allocates
+    its own, so without this the write's memory comes on top of the read's
+    leftovers: 100k tickets peak 310 MB -> 245 MB (the raw read alone: 138 MB).
+    """
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
 
 
 def _write(con, plans, options, paths, progress, started: float, plan_share: float = PLAN_SHARE):
