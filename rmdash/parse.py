@@ -98,18 +98,18 @@ class _Utf8View:
         """Rows whose bytes fit ``pattern`` exactly ('9' = any ASCII digit, other characters as
         written), and the digit values of those rows, one array per '9' in pattern order."""
         rows = np.flatnonzero(self.valid & (self.lengths == len(pattern)))
-        base = self.starts[rows]
-        ok = np.ones(rows.size, bool)
-        digits = []
-        for i, c in enumerate(pattern):  # one byte position at a time: a few vector ops per column
-            byte = self.data[base + i]
-            if c == "9":
-                digit = byte - np.uint8(48)  # wraps below '0', so one comparison checks both ends
-                ok &= digit <= 9
-                digits.append(digit)
-            else:
-                ok &= np.isin(byte, [ord(x) for x in _FIXED_ALTERNATIVES.get(c, c)])
-        return rows[ok], [d[ok].astype(np.int64) for d in digits]
+        digit_at = [i for i, c in enumerate(pattern) if c == "9"]
+        if rows.size == 0:
+            return rows, [np.zeros(0, np.int64) for _ in digit_at]
+        # every candidate row's bytes as one (rows x width) matrix: one gather, then whole-column tests
+        cells = self.data[self.starts[rows][:, None] + np.arange(len(pattern), dtype=np.int32)]
+        digits = cells[:, digit_at] - np.uint8(48)  # wraps below '0', so one comparison checks both ends
+        ok = (digits <= 9).all(axis=1)
+        for i, c in enumerate(pattern):
+            if c != "9":
+                ok &= np.isin(cells[:, i], [ord(x) for x in _FIXED_ALTERNATIVES.get(c, c)])
+        kept = digits[ok].astype(np.int64)
+        return rows[ok], [kept[:, j] for j in range(len(digit_at))]
 
 
 # In fixed_width patterns, "T" stands for the date/time separator: a space or the letter T.

@@ -1059,15 +1059,24 @@ def last_of_each_key(columns: list[pa.Array | pa.ChunkedArray], n: int) -> np.nd
     """
     if n == 0:
         return None
-    code = np.zeros(n, np.int64)
+    encoded = []
     for column in columns:
-        encoded = pc.dictionary_encode(column)
-        if isinstance(encoded, pa.ChunkedArray):
-            encoded = encoded.combine_chunks()
-        indices = pc.fill_null(encoded.indices.cast(pa.int64()), -1).to_numpy(zero_copy_only=False) + 1
-        code = code * (len(encoded.dictionary) + 1) + indices
-        if len(columns) > 1:
+        codes = pc.dictionary_encode(column)
+        if isinstance(codes, pa.ChunkedArray):
+            codes = codes.combine_chunks()
+        if len(codes.dictionary) == n:  # a column with n distinct values (ids, usually): no key repeats
+            return None
+        encoded.append(codes)
+    code = np.zeros(n, np.int64)
+    span = 1  # distinct values ``code`` can take so far
+    for codes in encoded:
+        width = len(codes.dictionary) + 1  # + 1 for null
+        if span * width >= 2**62:  # re-densify before the product could overflow
             code = np.unique(code, return_inverse=True)[1].astype(np.int64)
+            span = int(code.max()) + 1
+        indices = pc.fill_null(codes.indices.cast(pa.int64()), -1).to_numpy(zero_copy_only=False) + 1
+        code = code * width + indices
+        span *= width
     distinct, last_reversed = np.unique(code[::-1], return_index=True)
     if len(distinct) == n:
         return None

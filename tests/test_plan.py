@@ -468,3 +468,10 @@ def test_the_last_row_of_each_key_is_found_over_several_columns_with_blank_keys_
 def test_keys_that_never_repeat_need_no_filtering():
     assert last_of_each_key([pa.array(["x", "y"]), pa.array(["1", "1"])], 2) is None
     assert last_of_each_key([pa.array([], pa.string())], 0) is None
+
+
+def test_keys_over_many_high_cardinality_columns_do_not_overflow_and_still_find_repeats():
+    n = 5_000
+    columns = [pa.array([f"{c}-{i % (n - 1)}" for i in range(n)]) for c in "abcdef"]  # row n-1 repeats row 0
+    last = last_of_each_key(columns, n)
+    assert last is not None and not last[0] and last[1:].all()
