@@ -61,8 +61,12 @@ _TYPE_WORDS = {
 _IMPORT_ID = '{"ImportId"'
 MAX_CELL_CHARS = 32_767  # Excel's own limit for the text of one cell
 # Rows typed at a time: a sheet with more is typed in parts (peak memory stays
-# that of one part) and its accepted rows are spilled to Parquet files.
+# that of one part plus the accepted rows kept).
 CHUNK_ROWS = 250_000
+# Accepted rows kept in memory (Arrow, ~150 bytes a row): a sheet with more has
+# its parts spilled to Parquet files, so 10M rows never sit in memory at once.
+# Below it, writing Parquet would cost more than it saves (1M rows: 0.9 s).
+SPILL_ROWS = 2_000_000
 
 Progress = Callable[[ProgressEvent], None]
 
@@ -293,22 +297,20 @@ class _SpillDirectory:
 
 
 class _RowSink:
-    """The accepted rows of a sheet's parts: one part stays in memory, more are spilled to Parquet."""
+    """The accepted rows of a sheet's parts: kept in memory up to SPILL_ROWS, spilled to Parquet beyond."""
 
     def __init__(self, key: list[str]):
         self.key = key
         self.tables: list[pa.Table] = []
         self.files: list[str] = []
-        self.key_hashes: list[np.ndarray] = []  # per part, a 64-bit hash of each row's key
+        self.key_hashes: list[np.ndarray] = []  # per spilled part, a 64-bit hash of each row's key
         self.directory: _SpillDirectory | None = None
 
     def add(self, table: pa.Table) -> None:
-        if not self.files and not self.tables:
-            self.tables.append(table)  # one part has no repeats across parts: hashed only if spilled
-            return
-        if self.tables:
-            self._spill(self.tables.pop())
-        self._spill(table)
+        self.tables.append(table)
+        if self.files or sum(t.num_rows for t in self.tables) > SPILL_ROWS:
+            while self.tables:
+                self._spill(self.tables.pop(0))
 
     def _spill(self, table: pa.Table) -> None:
         import pyarrow.parquet as pq
@@ -323,11 +325,12 @@ class _RowSink:
     def drop_repeated_keys(self) -> int:
         """Across parts, a later row with the same key replaces an earlier one; returns rows dropped.
 
-        Each part is already free of repeats. Rows whose key hash occurs in more
-        than one place are the only candidates; their keys are compared exactly.
+        Each part is already free of repeats. Parts in memory are compared
+        whole; of spilled parts, rows whose key hash occurs in more than one
+        place are the only candidates, and their keys are compared exactly.
         """
         if not self.files:
-            return 0
+            return self._drop_repeated_keys_in_memory()
         import pyarrow.parquet as pq
 
         hashes = np.concatenate(self.key_hashes)
@@ -353,9 +356,19 @@ class _RowSink:
                 pq.write_table(pq.read_table(path).filter(pa.array(~drop)), path)
         return int(repeated.sum())
 
+    def _drop_repeated_keys_in_memory(self) -> int:
+        if len(self.tables) < 2:
+            return 0
+        rows = pa.concat_tables(self.tables)
+        last = last_of_each_key([rows.column(name) for name in self.key], rows.num_rows)
+        if last is None:
+            return 0
+        self.tables = [rows.filter(pa.array(last))]
+        return int(rows.num_rows - last.sum())
+
     def result(self) -> tuple[pa.Table, SpilledRows | None]:
         if not self.files:
-            return self.tables[0], None
+            return (self.tables[0] if len(self.tables) == 1 else pa.concat_tables(self.tables)), None
         import pyarrow.parquet as pq
 
         empty = pq.read_table(self.files[0]).slice(0, 0)

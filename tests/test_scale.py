@@ -20,7 +20,8 @@ from rmdash.importer import import_files
 from rmdash.model import ImportOptions, ProgressEvent
 from tests import filebuilders as fb
 
-SMALL_PARTS = {"CHUNK_ROWS": 97}
+SMALL_PARTS = {"CHUNK_ROWS": 97, "SPILL_ROWS": 0}  # typed in parts, every part spilled to Parquet
+PARTS_IN_MEMORY = {"CHUNK_ROWS": 97, "SPILL_ROWS": 10**9}  # typed in parts, all kept in memory
 TINY_BLOCKS = {"CSV_STREAM_BYTES": 0, "CSV_BLOCK_BYTES": 4096}
 TIME_COLUMNS = {"imported_at", "at_time", "first_seen", "created_at"}
 
@@ -135,6 +136,20 @@ def test_a_csv_streamed_in_small_parts_plans_exactly_like_one_pass(tmp_path, mon
     assert sheet.ambiguous_dates == ["resolved_at"]
     assert sheet.superseded == 60 and len(sheet.rejected) > 5
     assert any("blank or unrecognised, read as P3" in w for w in sheet.warnings)
+
+
+def test_parts_kept_in_memory_plan_and_store_exactly_like_one_pass(tmp_path, monkeypatch):
+    path = fb.write_csv(tmp_path / "tickets.csv", ticket_log_rows())
+    whole = plan_with(monkeypatch, path)
+    parts = plan_with(monkeypatch, path, **PARTS_IN_MEMORY, **TINY_BLOCKS)
+    assert parts.sheets[0].spilled is None and parts.sheets[0].accepted_rows.column(0).num_chunks > 5
+    assert described(parts.sheets[0]) == described(whole.sheets[0])
+    assert whole.sheets[0].superseded == 60  # repeats across parts were dropped, the last kept
+    stores = [
+        import_with(monkeypatch, tmp_path, name, [path], **c)
+        for name, c in (("w", {}), ("m", PARTS_IN_MEMORY))
+    ]
+    assert snapshot(stores[1]) == snapshot(stores[0])
 
 
 def test_a_csv_streamed_in_small_parts_gives_the_same_store_as_one_pass(tmp_path, monkeypatch):
