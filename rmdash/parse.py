@@ -272,6 +272,59 @@ class DateResult:
 
 def parse_dates(arr: pa.Array, date_order: str = "auto", date_only: bool = False) -> DateResult:
     """Read a text column as dates or datetimes (see module docstring)."""
+    plain = _all_plain_iso(arr, date_only)
+    return plain if plain is not None else _parse_dates_by_pattern(arr, date_order, date_only)
+
+
+_FIRST_YEAR, _END_YEAR = 1900, 2200  # the years _assemble accepts: [1900, 2200)
+_PLAIN_ISO_BYTES = (10, 19)  # YYYY-MM-DD and YYYY-MM-DD HH:MM:SS (or with a T)
+_YEAR_START_US = {
+    y: int(np.datetime64(f"{y}-01-01", "us").astype(np.int64)) for y in (_FIRST_YEAR, _END_YEAR)
+}
+
+
+def _all_plain_iso(arr: pa.Array, date_only: bool) -> DateResult | None:
+    """The result for a column written wholly in plain ISO (what Excel date cells give), else None.
+
+    One Arrow cast reads it (1M values: 0.02 s instead of 0.4 s by pattern).
+    Arrow's cast is strict ISO 8601 (no 31/04, no hour 24, no zone for a
+    naive timestamp), and at these two lengths it accepts exactly the plain
+    forms, so every value reads as the pattern path would read it; a column
+    with any other value, or a year outside the accepted range, takes that path.
+    """
+    if not (isinstance(arr, pa.Array) and pa.types.is_string(arr.type)):
+        return None
+    present = len(arr) - arr.null_count
+    if present == 0:
+        return None
+    view = _Utf8View(arr)
+    lengths = view.lengths[view.valid]
+    if not ((lengths == _PLAIN_ISO_BYTES[0]) | (lengths == _PLAIN_ISO_BYTES[1])).all():
+        return None
+    try:
+        stamps = arr.cast(pa.timestamp("us"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    extremes = pc.min_max(stamps)
+    first, last = (extremes[k].value for k in ("min", "max"))  # microseconds since 1970
+    if first < _YEAR_START_US[_FIRST_YEAR] or last >= _YEAR_START_US[_END_YEAR]:
+        return None
+    values = stamps.to_numpy(zero_copy_only=False)
+    if date_only:
+        values = values.astype("datetime64[D]").astype("datetime64[us]")
+    counts = {"iso": present}
+    return DateResult(
+        values=values,
+        bad=np.zeros(len(arr), bool),
+        order=_reported_order(counts),
+        ambiguous=False,
+        conflicting=0,
+        evidence=DateEvidence(counts),
+    )
+
+
+def _parse_dates_by_pattern(arr: pa.Array, date_order: str, date_only: bool) -> DateResult:
+    """parse_dates for any mix of spellings: plain ISO by byte position, the rest by regex."""
     n = len(arr)
     present = pc.is_valid(arr).to_numpy(zero_copy_only=False)
     year = np.zeros(n, np.int64)
@@ -439,7 +492,9 @@ def _read_time(struct, hit, hour, minute, second, micro, pm, tz_minutes) -> None
 
 def _assemble(year, month, day, hour, minute, second, micro, pm, tz_minutes, date_only):
     """Calendar fields -> datetime64[us] and a validity mask (month/day/time in range)."""
-    valid = (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31) & (year >= 1900) & (year <= 2199)
+    valid = (
+        (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31) & (year >= _FIRST_YEAR) & (year < _END_YEAR)
+    )
     valid &= (minute <= 59) & (second <= 59)
     valid &= np.where(pm > 0, (hour >= 1) & (hour <= 12), hour <= 23)
     hour = np.where(pm == 2, hour % 12 + 12, np.where(pm == 1, hour % 12, hour))

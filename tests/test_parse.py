@@ -306,3 +306,60 @@ def test_any_text_survives_the_json_round_trip(values):
 def test_a_row_without_columns_is_an_empty_object_and_no_rows_give_no_objects():
     assert parse.json_objects(pa.table({"c": ["x"]}).select([]), []).to_pylist() == ["{}"]
     assert parse.json_objects(pa.table({"c": pa.array([], pa.string())}), ["C"]).to_pylist() == []
+
+
+# ---------------------------------------------------------------- the plain-ISO fast path
+
+
+_iso_like = st.builds(
+    lambda y, mo, d, h, mi, s, sep, time: (
+        f"{y:04d}-{mo:02d}-{d:02d}" + (f"{sep}{h:02d}:{mi:02d}:{s:02d}" if time else "")
+    ),
+    st.integers(1850, 2250),
+    st.integers(0, 13),
+    st.integers(0, 32),
+    st.integers(0, 25),
+    st.integers(0, 61),
+    st.integers(0, 61),
+    st.sampled_from([" ", "T"]),
+    st.booleans(),
+)
+
+
+_valid_iso = st.builds(
+    lambda when, sep, time: when.strftime("%Y-%m-%d" + (f"{sep}%H:%M:%S" if time else "")),
+    st.datetimes(dt.datetime(1900, 1, 1), dt.datetime(2199, 12, 31, 23, 59, 59)),
+    st.sampled_from([" ", "T"]),
+    st.booleans(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), _valid_iso), min_size=1, max_size=30), st.booleans())
+def test_a_column_of_valid_plain_iso_reads_by_one_cast_exactly_as_by_pattern(values, date_only):
+    arr = pa.array(values, pa.string())
+    if arr.null_count < len(arr):
+        assert parse._all_plain_iso(arr, date_only) is not None  # really the fast path
+    assert_same_as_by_pattern(arr, date_only)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), _valid_iso, _iso_like), min_size=1, max_size=30), st.booleans())
+def test_a_plain_iso_column_reads_the_same_by_one_cast_as_by_pattern(values, date_only):
+    assert_same_as_by_pattern(pa.array(values, pa.string()), date_only)
+
+
+def assert_same_as_by_pattern(arr, date_only):
+    fast = parse.parse_dates(arr, date_only=date_only)
+    slow = parse._parse_dates_by_pattern(arr, "auto", date_only)
+    assert np.array_equal(fast.values, slow.values, equal_nan=True)
+    assert fast.bad.tolist() == slow.bad.tolist()
+    assert (fast.order, fast.ambiguous, fast.conflicting) == (slow.order, slow.ambiguous, slow.conflicting)
+    assert fast.evidence == slow.evidence
+
+
+def test_a_column_of_excel_date_cells_takes_the_one_cast_path():
+    arr = pa.array(["2026-01-05 09:00:00", None, "2026-02-28"])
+    assert parse._all_plain_iso(arr, date_only=False) is not None
+    for odd in ("2026-02-30", "1899-12-31", "5/1/2026", "2026-01-05 09:00"):
+        assert parse._all_plain_iso(pa.array(["2026-01-05", odd]), date_only=False) is None
