@@ -101,6 +101,7 @@ def plan_file(
     _check_options(options, schema)
     saved = [detect.saved_mapping(m) for m in saved_mappings or []]
     named = _named_mapping(options, saved)
+    _scratch_duckdb().close()  # started now, while a workbook read ahead is still being parsed
     sheets = open_sheets(path, label)
     trace.mark("plan: sheets open")
     plans: list[SheetPlan] = []
