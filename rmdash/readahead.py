@@ -89,10 +89,11 @@ def _read_ahead(path: Path, ahead: _Prefetch) -> None:
 def take_prefetched(path: Path) -> _Prefetch | None:
     """What was read ahead for this file, once, if the file has not changed since."""
     key = _file_key(path)
-    ahead = _prefetched.pop(key[0], None) if key else None
+    ahead = _prefetched.get(key[0]) if key else None
     if ahead is None:
         return None
-    ahead.thread.join()
+    ahead.thread.join()  # interrupted (Ctrl-C): still listed, so unused_reads() sees it
+    _prefetched.pop(key[0], None)
     return ahead if ahead.key == key and ahead.reader is not None else None
 
 
@@ -119,3 +120,8 @@ def read_first_workbook_ahead(args: list[str]) -> None:
     first = next((a for a in args if not a.startswith("-") and a.lower().endswith((".xlsx", ".xlsm"))), None)
     if first is not None:
         prefetch_workbook(first)
+
+
+def unused_reads() -> bool:
+    """Is a read-ahead nobody took still running (a wrong guess, or a command that failed first)?"""
+    return any(ahead.thread.is_alive() for ahead in _prefetched.values())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import filebuilders as fb
 import pytest
@@ -59,3 +60,41 @@ def test_a_csv_or_a_missing_file_is_not_read_ahead(tmp_path):
     prefetch_workbook(tmp_path / "missing.xlsx")
     assert [s.name for s in open_sheets(csv)] == [None]
     assert str((tmp_path / "missing.xlsx").resolve()) not in readers._prefetched
+
+
+def test_a_read_ahead_nobody_took_is_reported_until_it_ends(tmp_path):
+    from rmdash import readahead
+
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait)
+    readahead._prefetched["elsewhere.xlsx"] = readahead._Prefetch(("elsewhere.xlsx", 1, 1), thread)
+    thread.start()
+    try:
+        assert readahead.unused_reads()  # the command's exit need not wait for it
+    finally:
+        release.set()
+        thread.join()
+        del readahead._prefetched["elsewhere.xlsx"]
+    assert not readahead.unused_reads()
+
+
+def test_an_interrupted_wait_for_the_read_ahead_keeps_it_listed(tmp_path, monkeypatch):
+    from rmdash import readahead
+
+    path = fb.write_xlsx(tmp_path / "t.xlsx", {"Tickets": fb.ticket_rows()})
+    prefetch_workbook(path)
+    ahead = readahead._prefetched[str(path.resolve())]
+    ahead.thread.join()
+
+    class Interrupted:
+        def join(self):
+            raise KeyboardInterrupt
+
+        def is_alive(self):
+            return True
+
+    monkeypatch.setattr(ahead, "thread", Interrupted())
+    with pytest.raises(KeyboardInterrupt):
+        open_sheets(path)
+    assert readahead.unused_reads()  # so `python -m rmdash` exits at once instead of waiting
+    readahead._prefetched.clear()
