@@ -170,3 +170,18 @@ def test_the_explain_command_prints_numbers_and_failing_rows(tmp_path, capsys):
     assert out["failing"]["response_on_time"][0]["minutes_taken"] == 45.0
     assert out["failing"]["response_on_time"][0]["opened_at"].startswith("2026-03-10T09:00")
     assert main(["explain", "--db", str(db), "--vendor", "Acme"]) == 2  # --period is required
+
+
+def test_failing_rows_come_worst_first_never_answered_then_the_largest_miss():
+    c = memory_db()
+    t0 = "2026-03-10 09:00"  # P1 incidents: target 30 minutes
+    ticket(c, ticket_id="T-45", priority=1, opened_at=t0, responded_at="2026-03-10 09:45")  # 15 over
+    ticket(c, ticket_id="T-NEVER", priority=1, opened_at="2026-03-11 09:00")
+    ticket(c, ticket_id="T-300", priority=1, opened_at="2026-03-12 09:00", responded_at="2026-03-12 14:00")
+    meeting(c, meeting_id="M-2", scheduled_date="2026-03-02", held_date="2026-03-11")  # 9 days off
+    meeting(c, meeting_id="M-NEVER", scheduled_date="2026-03-20", held_date=None)
+    meeting(c, meeting_id="M-30", scheduled_date="2026-03-01", held_date="2026-03-31")  # 30 days off
+    failing = explain(c, "Acme", "Rita", "2026-03", "month").failing
+    assert list(failing["response_on_time"]["ticket_id"]) == ["T-NEVER", "T-300", "T-45"]
+    assert list(failing["meetings_held_on_time"]["meeting_id"]) == ["M-NEVER", "M-30", "M-2"]
+    c.close()
