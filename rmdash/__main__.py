@@ -5,14 +5,14 @@ import sys
 
 
 def run() -> int:
-    """Start an import's first workbook reading before anything heavy loads, then run the command."""
+    """Start an import's workbooks reading before anything heavy loads, then run the command."""
     if sys.argv[1:2] != ["import"]:
         from rmdash.cli import run as run_command
 
         return run_command()
     from rmdash import readahead
 
-    readahead.read_first_workbook_ahead(sys.argv[2:])
+    readahead.read_workbooks_ahead(sys.argv[2:])
     from rmdash.cli import run as run_command
 
     code = run_command()

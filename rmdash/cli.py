@@ -278,10 +278,11 @@ def parse_scale(text: str) -> tuple[float, float]:
 @command("import", "import spreadsheet exports (one batch per sheet, one transaction)", _import_arguments)
 def _cmd_import(args: argparse.Namespace) -> int:
     options = options_from_args(args)
-    from rmdash import readers
+    from rmdash import readahead
 
-    # the first workbook is parsed while the heavy modules below load (calamine releases the GIL)
-    readers.prefetch_workbook(args.files[0])
+    # workbooks are parsed while the heavy modules below load (calamine releases the GIL), and
+    # each next one while the one before it is typed
+    readahead.prefetch_workbooks(args.files)
     from rmdash.importer import import_files  # reading spreadsheets loads heavy modules: only here
 
     show = args.progress or sys.stderr.isatty()

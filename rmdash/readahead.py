@@ -33,6 +33,10 @@ class _Prefetch:
 
 
 _prefetched: dict[str, _Prefetch] = {}
+# Workbooks to read ahead next, in order: one starts when the one before it is taken, so at most
+# one workbook read ahead waits in memory beside the one being typed.
+_queued: list[Path] = []
+_queue_lock = threading.Lock()  # the main thread and a read-ahead that found nothing both start the next
 
 
 def _file_key(path: Path) -> tuple | None:
@@ -41,6 +45,30 @@ def _file_key(path: Path) -> tuple | None:
     except OSError:
         return None
     return (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+def prefetch_workbooks(paths: list[str | Path]) -> None:
+    """Read workbooks ahead one after another: the first now, each next one once the one before
+    it is taken (open_sheets), so reading file k+1 overlaps typing file k."""
+    with _queue_lock:
+        for path in paths:
+            key = _file_key(Path(path))
+            if key is not None and key[0] not in _prefetched and Path(path) not in _queued:
+                _queued.append(Path(path))
+        busy = any(ahead.thread.is_alive() or ahead.reader is not None for ahead in _prefetched.values())
+    if not busy:
+        _start_next()
+
+
+def _start_next() -> None:
+    """Start reading the next queued workbook, if any."""
+    with _queue_lock:
+        while _queued:
+            path = _queued.pop(0)
+            key = _file_key(path)
+            if key is not None and key[0] not in _prefetched:
+                prefetch_workbook(path)
+                return
 
 
 def prefetch_workbook(path: str | Path) -> None:
@@ -68,6 +96,7 @@ def _read_ahead(path: Path, ahead: _Prefetch) -> None:
     try:
         label = filesafety.one_line(path.name)
         if not filesafety.check_size_and_read_head(path, label).startswith(filesafety.ZIP_MAGIC):
+            _nothing_read(ahead)  # not a workbook (open_sheets reads the CSV itself)
             return
         filesafety.check_workbook_zip(path, label)
         trace.mark("read-ahead: safety checks passed")
@@ -83,7 +112,16 @@ def _read_ahead(path: Path, ahead: _Prefetch) -> None:
         ahead.reader = reader
         trace.mark("read-ahead: done")
     except Exception:  # noqa: S110 (open_sheets reads the file again and says what is wrong)
-        ahead.sheets.clear()
+        _nothing_read(ahead)
+
+
+def _nothing_read(ahead: _Prefetch) -> None:
+    """Forget a read-ahead that got nothing (open_sheets reads such a file itself) and start the next."""
+    ahead.sheets.clear()
+    with _queue_lock:
+        if _prefetched.get(ahead.key[0]) is ahead:
+            del _prefetched[ahead.key[0]]
+    _start_next()
 
 
 def take_prefetched(path: Path) -> _Prefetch | None:
@@ -94,6 +132,7 @@ def take_prefetched(path: Path) -> _Prefetch | None:
         return None
     ahead.thread.join()  # interrupted (Ctrl-C): still listed, so unused_reads() sees it
     _prefetched.pop(key[0], None)
+    _start_next()  # the next workbook is read while this one is typed
     return ahead if ahead.key == key and ahead.reader is not None else None
 
 
@@ -109,17 +148,15 @@ def load_text_sheet(reader, index: int, n_rows: int | None = None):
     )
 
 
-def read_first_workbook_ahead(args: list[str]) -> None:
-    """Start reading the first argument naming an .xlsx/.xlsm file, before the arguments are parsed.
+def read_workbooks_ahead(args: list[str]) -> None:
+    """Start reading the arguments naming .xlsx/.xlsm files, before the arguments are parsed.
 
     ``python -m rmdash import`` calls this first thing, so calamine starts about
     0.1 s sooner than after argparse (which loads the command line's modules).
-    A wrong guess costs only that read: nothing read ahead is used unless
-    open_sheets is asked for that same unchanged file.
+    A wrong guess (an option's value that ends in .xlsx) costs only that read:
+    nothing read ahead is used unless open_sheets is asked for that same unchanged file.
     """
-    first = next((a for a in args if not a.startswith("-") and a.lower().endswith((".xlsx", ".xlsm"))), None)
-    if first is not None:
-        prefetch_workbook(first)
+    prefetch_workbooks([a for a in args if not a.startswith("-") and a.lower().endswith((".xlsx", ".xlsm"))])
 
 
 def unused_reads() -> bool:

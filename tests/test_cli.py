@@ -20,7 +20,7 @@ from store_fixtures import file_plan, lock_held_by_another_process, sheet_plan, 
 
 from rmdash import cli, readahead, store
 from rmdash.model import ImportOptions
-from rmdash.readahead import read_first_workbook_ahead
+from rmdash.readahead import read_workbooks_ahead
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -497,16 +497,19 @@ def test_rmdash_trace_prints_where_an_import_spends_its_time_and_nothing_without
     assert plain.returncode == 0 and "trace " not in plain.stderr
 
 
-def test_the_read_ahead_guess_takes_the_first_workbook_argument_and_a_wrong_guess_changes_nothing(tmp_path):
+def test_the_read_ahead_guess_starts_with_the_first_workbook_argument_and_a_wrong_guess_changes_nothing(
+    tmp_path,
+):
     workbook = fb.write_xlsx(tmp_path / "tickets.xlsx", {"Tickets": fb.ticket_rows()})
     other = fb.write_xlsx(tmp_path / "other.xlsx", {"Tickets": fb.ticket_rows()})
     for ahead in readahead._prefetched.values():  # left by earlier in-process imports that stopped early
         ahead.thread.join()
     readahead._prefetched.clear()
-    read_first_workbook_ahead(["--vendor", "Acme", str(workbook), str(other)])
+    read_workbooks_ahead(["--vendor", "Acme", str(workbook), str(other)])
     assert list(readahead._prefetched) == [str(workbook.resolve())]
     readahead._prefetched[str(workbook.resolve())].thread.join()
     # the file imported is another one: it is read itself, the guess is left unused
     summaries = cli.main(["import", str(other), "--db", str(tmp_path / "s.duckdb")])
     assert summaries == 0
     readahead._prefetched.clear()
+    readahead._queued.clear()

@@ -98,3 +98,33 @@ def test_an_interrupted_wait_for_the_read_ahead_keeps_it_listed(tmp_path, monkey
         open_sheets(path)
     assert readahead.unused_reads()  # so `python -m rmdash` exits at once instead of waiting
     readahead._prefetched.clear()
+
+
+def settle(readahead) -> None:
+    """Wait until no read-ahead runs and none is queued (the queue and the map change under its lock)."""
+    while True:
+        with readahead._queue_lock:
+            running = [a.thread for a in readahead._prefetched.values() if a.thread.is_alive()]
+            if not running and not readahead._queued:
+                return
+        for thread in running:
+            thread.join()
+
+
+def test_workbooks_are_read_ahead_one_after_another_each_once_the_one_before_is_taken(tmp_path):
+    from rmdash import readahead
+
+    first = fb.write_xlsx(tmp_path / "a.xlsx", {"Tickets": fb.ticket_rows()})
+    csv = fb.write_csv(tmp_path / "b.csv", fb.ticket_rows())
+    second = fb.write_xlsx(tmp_path / "c.xlsx", {"Meetings": fb.meeting_rows()})
+    plain = [table_of(p) for p in (first, csv, second)]
+    readahead.prefetch_workbooks([first, csv, second])
+    assert list(readahead._prefetched) == [str(first.resolve())]  # one at a time
+    readahead._prefetched[str(first.resolve())].thread.join()
+    assert str(second.resolve()) not in readahead._prefetched  # waits until the first is taken
+    assert table_of(first) == plain[0]  # taken: the CSV is looked at, then the second workbook read
+    settle(readahead)
+    assert readahead._prefetched[str(second.resolve())].reader is not None
+    assert [table_of(csv), table_of(second)] == plain[1:]
+    assert not readahead._queued and str(second.resolve()) not in readahead._prefetched
+    readahead._prefetched.clear()
