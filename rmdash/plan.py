@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 
 from rmdash import detect, parse, trace
 from rmdash.model import FilePlan, ImportOptions, ImportRefused, ProgressEvent, SheetPlan, SpilledRows
+from rmdash.readahead import being_read_ahead
 from rmdash.readers import (
     HEAD_ROWS,
     Chunk,
@@ -101,7 +102,9 @@ def plan_file(
     _check_options(options, schema)
     saved = [detect.saved_mapping(m) for m in saved_mappings or []]
     named = _named_mapping(options, saved)
-    _scratch_duckdb().close()  # started now, while a workbook read ahead is still being parsed
+    # While a workbook read ahead is still being parsed this thread only waits: do now what comes next
+    digest = sha256_file(path) if being_read_ahead(path) else None
+    _scratch_duckdb().close()
     sheets = open_sheets(path, label)
     trace.mark("plan: sheets open")
     plans: list[SheetPlan] = []
@@ -120,7 +123,7 @@ def plan_file(
     return FilePlan(
         path=str(path),
         file_name=label,
-        sha256=sha256_file(path),
+        sha256=digest or sha256_file(path),
         size=path.stat().st_size,
         sheets=plans,
         skipped_sheets=skipped,

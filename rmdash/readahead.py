@@ -159,6 +159,13 @@ def read_workbooks_ahead(args: list[str]) -> None:
     prefetch_workbooks([a for a in args if not a.startswith("-") and a.lower().endswith((".xlsx", ".xlsm"))])
 
 
+def being_read_ahead(path: str | Path) -> bool:
+    """Is this unchanged file being read ahead right now (its reader thread still parsing)?"""
+    key = _file_key(Path(path))
+    ahead = _prefetched.get(key[0]) if key else None
+    return ahead is not None and ahead.key == key and ahead.thread.is_alive()
+
+
 def unused_reads() -> bool:
     """Is a read-ahead nobody took still running (a wrong guess, or a command that failed first)?"""
     return any(ahead.thread.is_alive() for ahead in _prefetched.values())

@@ -128,3 +128,22 @@ def test_workbooks_are_read_ahead_one_after_another_each_once_the_one_before_is_
     assert [table_of(csv), table_of(second)] == plain[1:]
     assert not readahead._queued and str(second.resolve()) not in readahead._prefetched
     readahead._prefetched.clear()
+
+
+def test_a_file_counts_as_being_read_ahead_only_while_its_unchanged_read_runs(tmp_path):
+    from rmdash import readahead
+
+    path = fb.write_xlsx(tmp_path / "t.xlsx", {"Tickets": fb.ticket_rows()})
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait)
+    key = readahead._file_key(path)
+    readahead._prefetched[key[0]] = readahead._Prefetch(key, thread)
+    thread.start()
+    try:
+        assert readahead.being_read_ahead(path)  # plan_file hashes the file meanwhile
+        assert not readahead.being_read_ahead(tmp_path / "other.xlsx")
+    finally:
+        release.set()
+        thread.join()
+    assert not readahead.being_read_ahead(path)
+    del readahead._prefetched[key[0]]
