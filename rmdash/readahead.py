@@ -1,8 +1,9 @@
-"""Reading a workbook ahead, in a background thread, while the import path loads its modules.
+"""Reading workbooks ahead, in a background thread, while the import path loads its modules.
 
 Purpose: the CLI's import starts parsing its first workbook at once (calamine
 releases the GIL) and loads pyarrow, DuckDB and the typing code meanwhile; a
-100k-row sheet is most of an import's time. Boundary: stdlib and the
+100k-row sheet is most of an import's time. Each next workbook is parsed
+while the one before it is typed. Boundary: stdlib and the
 no-pyarrow safety checks (rmdash.filesafety) at import time, so the thread
 starts before any heavy module loads; what it read is used by
 rmdash.readers.open_sheets only for the same unchanged file, which reads
