@@ -6,7 +6,8 @@ skip blank / totals / repeated-header rows, type every column (rmdash.parse),
 reject rows with a missing required value or an unreadable cell (with the
 sheet row number, a one-line reason and the raw cell texts), and let a later
 row with the same key replace an earlier one. Boundary: reads the file via
-rmdash.readers and the registry; writes nothing, touches no database. A file
+rmdash.readers and the registry; writes nothing and touches no store (set work over
+Arrow, such as finding repeated keys, runs in a private in-memory DuckDB). A file
 that cannot be used at all raises ``ImportRefused`` with one line saying what
 to do.
 
