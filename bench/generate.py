@@ -94,15 +94,7 @@ COMMENTS = (
     "Good partnership.",
     "Escalations needed too often.",
 )
-SCORE_COLUMNS = (
-    "overall",
-    "communication",
-    "responsiveness",
-    "trust_integrity",
-    "proactivity",
-    "business_understanding",
-    "language_skills",
-)
+SCORE_COLUMNS = load_schema().kinds["surveys"].at_least_one  # the question columns, from the registry
 
 
 # --------------------------------------------------------------------------- vectorised helpers

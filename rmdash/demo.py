@@ -767,15 +767,8 @@ def _change_requests(gen: _Gen) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- surveys
 
-SURVEY_QUESTIONS = (
-    "overall",
-    "communication",
-    "responsiveness",
-    "trust_integrity",
-    "proactivity",
-    "business_understanding",
-    "language_skills",
-)
+# the question columns, from the registry (a response needs at least one of them)
+SURVEY_QUESTIONS = load_schema().kinds["surveys"].at_least_one
 
 
 def _surveys(gen: _Gen) -> pd.DataFrame:

@@ -43,7 +43,7 @@ from rmdash.filesafety import (
     refuse_non_text,
 )
 from rmdash.model import ImportRefused
-from rmdash.readahead import _prefetched, load_text_sheet, prefetch_workbook, take_prefetched  # noqa: F401
+from rmdash.readahead import load_text_sheet, take_prefetched
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -501,7 +501,7 @@ def test_the_read_ahead_guess_starts_with_the_first_workbook_argument_and_a_wron
     tmp_path,
 ):
     workbook = fb.write_xlsx(tmp_path / "tickets.xlsx", {"Tickets": fb.ticket_rows()})
-    other = fb.write_xlsx(tmp_path / "other.xlsx", {"Tickets": fb.ticket_rows()})
+    other = fb.write_xlsx(tmp_path / "other.xlsx", {"Meetings": fb.meeting_rows()})
     for ahead in readahead._prefetched.values():  # left by earlier in-process imports that stopped early
         ahead.thread.join()
     readahead._prefetched.clear()
@@ -509,7 +509,13 @@ def test_the_read_ahead_guess_starts_with_the_first_workbook_argument_and_a_wron
     assert list(readahead._prefetched) == [str(workbook.resolve())]
     readahead._prefetched[str(workbook.resolve())].thread.join()
     # the file imported is another one: it is read itself, the guess is left unused
-    summaries = cli.main(["import", str(other), "--db", str(tmp_path / "s.duckdb")])
-    assert summaries == 0
+    db = tmp_path / "s.duckdb"
+    assert cli.main(["import", str(other), "--db", str(db)]) == 0
+    con = store.open_store(db, read_only=True)
+    try:  # the other file's own rows, not the guessed workbook's
+        assert [s.kind for s in store.list_batches(con)] == ["meetings"]
+        assert con.execute("SELECT count(*) FROM tickets").fetchone()[0] == 0
+    finally:
+        con.close()
     readahead._prefetched.clear()
     readahead._queued.clear()

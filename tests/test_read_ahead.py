@@ -8,9 +8,10 @@ import threading
 import filebuilders as fb
 import pytest
 
-from rmdash import readers
+from rmdash import readahead, readers
 from rmdash.model import ImportRefused
-from rmdash.readers import open_sheets, prefetch_workbook
+from rmdash.readahead import prefetch_workbook
+from rmdash.readers import open_sheets
 
 
 def table_of(path):
@@ -22,13 +23,13 @@ def test_a_workbook_read_ahead_gives_the_same_sheets_as_reading_it_then(tmp_path
     plain = table_of(path)
     prefetch_workbook(path)
     assert table_of(path) == plain
-    assert str(path.resolve()) not in readers._prefetched  # used once, then forgotten
+    assert str(path.resolve()) not in readahead._prefetched  # used once, then forgotten
 
 
 def test_the_read_ahead_is_what_open_sheets_uses(tmp_path, monkeypatch):
     path = fb.write_xlsx(tmp_path / "t.xlsx", {"Tickets": fb.ticket_rows()})
     prefetch_workbook(path)
-    readers._prefetched[str(path.resolve())].thread.join()
+    readahead._prefetched[str(path.resolve())].thread.join()
 
     def must_not_load(*args, **kwargs):
         raise AssertionError("the sheet was read again")
@@ -40,7 +41,7 @@ def test_the_read_ahead_is_what_open_sheets_uses(tmp_path, monkeypatch):
 def test_a_file_changed_after_the_read_ahead_is_read_again(tmp_path):
     path = fb.write_xlsx(tmp_path / "t.xlsx", {"Tickets": fb.ticket_rows()})
     prefetch_workbook(path)
-    readers._prefetched[str(path.resolve())].thread.join()
+    readahead._prefetched[str(path.resolve())].thread.join()
     fb.write_xlsx(path, {"Meetings": fb.meeting_rows()})
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
@@ -59,12 +60,10 @@ def test_a_csv_or_a_missing_file_is_not_read_ahead(tmp_path):
     prefetch_workbook(csv)
     prefetch_workbook(tmp_path / "missing.xlsx")
     assert [s.name for s in open_sheets(csv)] == [None]
-    assert str((tmp_path / "missing.xlsx").resolve()) not in readers._prefetched
+    assert str((tmp_path / "missing.xlsx").resolve()) not in readahead._prefetched
 
 
 def test_a_read_ahead_nobody_took_is_reported_until_it_ends(tmp_path):
-    from rmdash import readahead
-
     release = threading.Event()
     thread = threading.Thread(target=release.wait)
     readahead._prefetched["elsewhere.xlsx"] = readahead._Prefetch(("elsewhere.xlsx", 1, 1), thread)
@@ -79,8 +78,6 @@ def test_a_read_ahead_nobody_took_is_reported_until_it_ends(tmp_path):
 
 
 def test_an_interrupted_wait_for_the_read_ahead_keeps_it_listed(tmp_path, monkeypatch):
-    from rmdash import readahead
-
     path = fb.write_xlsx(tmp_path / "t.xlsx", {"Tickets": fb.ticket_rows()})
     prefetch_workbook(path)
     ahead = readahead._prefetched[str(path.resolve())]
@@ -112,8 +109,6 @@ def settle(readahead) -> None:
 
 
 def test_workbooks_are_read_ahead_one_after_another_each_once_the_one_before_is_taken(tmp_path):
-    from rmdash import readahead
-
     first = fb.write_xlsx(tmp_path / "a.xlsx", {"Tickets": fb.ticket_rows()})
     csv = fb.write_csv(tmp_path / "b.csv", fb.ticket_rows())
     second = fb.write_xlsx(tmp_path / "c.xlsx", {"Meetings": fb.meeting_rows()})
@@ -131,8 +126,6 @@ def test_workbooks_are_read_ahead_one_after_another_each_once_the_one_before_is_
 
 
 def test_a_file_counts_as_being_read_ahead_only_while_its_unchanged_read_runs(tmp_path):
-    from rmdash import readahead
-
     path = fb.write_xlsx(tmp_path / "t.xlsx", {"Tickets": fb.ticket_rows()})
     release = threading.Event()
     thread = threading.Thread(target=release.wait)
