@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rmdash import filesafety, trace
+from rmdash import filesafety, sheetsplit, trace
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -104,12 +104,9 @@ def _read_ahead(path: Path, ahead: _Prefetch) -> None:
         import fastexcel
 
         reader = fastexcel.read_excel(str(path))
-        for index in range(len(reader.sheet_names)):
-            sheet = load_text_sheet(reader, index)  # calamine, GIL released: pyarrow loads meanwhile
-            trace.mark(f"read-ahead: sheet {index} parsed")
-            from rmdash.readers import text_table  # noqa: PLC0415 (pyarrow: by now loaded by the main thread)
-
-            ahead.sheets[index] = text_table(sheet)
+        for index, name in enumerate(reader.sheet_names):
+            ahead.sheets[index] = read_text_sheet(path, reader, index, name)
+            trace.mark(f"read-ahead: sheet {index} read")
         ahead.reader = reader
         trace.mark("read-ahead: done")
     except Exception:  # noqa: S110 (open_sheets reads the file again and says what is wrong)
@@ -139,14 +136,22 @@ def take_prefetched(path: Path) -> _Prefetch | None:
 
 def load_text_sheet(reader, index: int, n_rows: int | None = None):
     """One sheet parsed by calamine (fastexcel's lazy sheet), every cell as text, positions kept."""
-    return reader.load_sheet(
-        index,
-        header_row=None,
-        skip_rows=0,  # keep leading blank rows so row i is Excel row i+1
-        n_rows=n_rows,
-        dtypes="string",
-        whitespace_as_null=True,
-    )
+    # skip_rows=0 keeps leading blank rows, so row i is Excel row i+1
+    return reader.load_sheet(index, **sheetsplit.TEXT_SHEET_OPTIONS, skip_rows=0, n_rows=n_rows)
+
+
+def read_text_sheet(path: Path, reader, index: int, name: str):
+    """A whole sheet as (text table, column letters): a large one in two parts at once (rmdash.sheetsplit)."""
+    try:
+        loaded = sheetsplit.read_split(path, name)
+    except Exception:  # noqa: BLE001 (read whole below: a damaged sheet is reported from there)
+        loaded = None
+    if loaded is not None:
+        return loaded
+    sheet = load_text_sheet(reader, index)  # calamine, GIL released: pyarrow loads meanwhile
+    from rmdash.readers import text_table  # noqa: PLC0415 (pyarrow: by now loaded by the main thread)
+
+    return text_table(sheet)
 
 
 def read_workbooks_ahead(args: list[str]) -> None:

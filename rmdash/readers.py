@@ -43,7 +43,7 @@ from rmdash.filesafety import (
     refuse_non_text,
 )
 from rmdash.model import ImportRefused
-from rmdash.readahead import load_text_sheet, take_prefetched
+from rmdash.readahead import load_text_sheet, read_text_sheet, take_prefetched
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -177,7 +177,10 @@ def _as_text_table(table: pa.Table) -> pa.Table:
 class _WorkbookSheet:
     """A worksheet read once by fastexcel, every column as text."""
 
-    def __init__(self, reader, index: int, name: str, loaded: tuple[pa.Table, list[str]] | None = None):
+    def __init__(
+        self, path: Path, reader, index: int, name: str, loaded: tuple[pa.Table, list[str]] | None = None
+    ):
+        self._path = path
         self._reader = reader
         self._index = index
         self._name = name
@@ -188,7 +191,10 @@ class _WorkbookSheet:
 
     def _load(self, n_rows: int | None = None) -> pa.Table:
         try:
-            table, self._letters = _load_sheet(self._reader, self._index, n_rows)
+            if n_rows is None:  # the whole sheet: a large one is read in two parts at once
+                table, self._letters = read_text_sheet(self._path, self._reader, self._index, self._name)
+            else:
+                table, self._letters = _load_sheet(self._reader, self._index, n_rows)
             return table
         except Exception as err:  # calamine raises many kinds; all mean "damaged"
             raise ImportRefused(
@@ -563,7 +569,9 @@ def _workbook_sheets(path: Path, label: str) -> list[RawSheet]:
     if not names:
         raise ImportRefused(f"'{label}' has no worksheets: check the file")
     loaded = ahead.sheets if ahead else {}
-    return [RawSheet(name, _WorkbookSheet(reader, i, name, loaded.get(i))) for i, name in enumerate(names)]
+    return [
+        RawSheet(name, _WorkbookSheet(path, reader, i, name, loaded.get(i))) for i, name in enumerate(names)
+    ]
 
 
 def _decode_text(data: bytes, label: str) -> str:

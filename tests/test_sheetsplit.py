@@ -1,0 +1,217 @@
+"""A large sheet read in two parts at once gives exactly what reading it whole gives, or falls back."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from datetime import datetime
+from pathlib import Path
+
+import fastexcel
+import openpyxl
+import pytest
+import xlsxwriter
+
+from rmdash import readahead, readers, sheetsplit
+from rmdash.readers import text_table
+
+
+@pytest.fixture
+def split_everything(monkeypatch, tmp_path):
+    """Split sheets of any size, with temp parts under tmp_path (so the test sees them cleaned up)."""
+    monkeypatch.setattr(sheetsplit, "SPLIT_MIN_BYTES", 0)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    monkeypatch.setattr(sheetsplit.tempfile, "tempdir", str(parts))
+    return parts
+
+
+def whole_read(path: Path, sheet: int = 0):
+    return text_table(readahead.load_text_sheet(fastexcel.read_excel(str(path)), sheet))
+
+
+def messy_rows(n: int) -> list[list]:
+    """Title rows, a header, data with dates, numbers, blanks and text, and a block of blank rows."""
+    rows: list[list] = [["Ticket export"], [], ["id", "vendor", "opened", "score", "note"]]
+    for i in range(n):
+        if n // 2 <= i < n // 2 + 7:
+            rows.append([])  # blank rows in the middle, where a cut may fall
+            continue
+        rows.append(
+            [
+                f"T{i:05d}",
+                "Acme & Co <b>" if i % 3 else "  ",
+                datetime(2026, 1 + i % 12, 1 + i % 28, i % 24, 30),
+                i * 1.5 if i % 5 else None,
+                f"note {i}" if i % 7 else "",
+            ]
+        )
+    return rows
+
+
+def write_xlsxwriter(path: Path, rows: list[list], constant_memory: bool, start_col: int = 0) -> Path:
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": constant_memory})
+    sheet = book.add_worksheet("R&D tickets")
+    dates = book.add_format({"num_format": "yyyy-mm-dd hh:mm"})
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            if isinstance(value, datetime):
+                sheet.write_datetime(r, start_col + c, value, dates)
+            elif value is not None:
+                sheet.write(r, start_col + c, value)
+        if r > len(rows) * 3 // 4:
+            sheet.write(r, start_col + 8, "late column")  # a column only the second part has
+    book.close()
+    return path
+
+
+def write_openpyxl(path: Path, rows: list[list]) -> Path:
+    book = openpyxl.Workbook()
+    book.active.title = "First"
+    book.active.append(["small"])
+    sheet = book.create_sheet("Data")
+    for row in rows:
+        sheet.append(row)
+    book.save(path)
+    return path
+
+
+@pytest.fixture
+def parts_read(monkeypatch):
+    """(rows skipped, rows read) of each part calamine parsed, in the order they finished."""
+    seen = []
+    real = sheetsplit._parse
+
+    def spy(path, sheet_name, skip, into):
+        real(path, sheet_name, skip, into)
+        seen.append((skip, into.batch.num_rows if into.batch is not None else None))
+
+    monkeypatch.setattr(sheetsplit, "_parse", spy)
+    return seen
+
+
+@pytest.mark.parametrize("share", [0.05, 0.3, 0.5, 0.55, 0.8, 0.97])
+@pytest.mark.parametrize("chunk", [4096, 1024 * 1024], ids=["small chunks", "one chunk"])
+@pytest.mark.parametrize("constant_memory", [True, False], ids=["inline strings", "shared strings"])
+def test_a_split_read_equals_the_whole_read_wherever_the_cut_falls(
+    tmp_path, split_everything, parts_read, monkeypatch, share, chunk, constant_memory
+):
+    monkeypatch.setattr(sheetsplit, "FIRST_PART_SHARE", share)
+    monkeypatch.setattr(sheetsplit, "_CHUNK", chunk)
+    path = write_xlsxwriter(tmp_path / "t.xlsx", messy_rows(3000), constant_memory, start_col=1)
+
+    split = sheetsplit.read_split(path, "R&D tickets")
+
+    assert split is not None
+    table, letters = split
+    expected_table, expected_letters = whole_read(path)
+    assert letters == expected_letters
+    assert table.equals(expected_table)
+    # the cut fell near the share: both parts hold rows
+    (first_skip, first_rows), (second_skip, second_rows) = sorted(parts_read)
+    assert first_skip == 0 and first_rows > 0 and second_rows > 0
+    assert abs(second_skip / table.num_rows - share) < 0.05
+    assert list(split_everything.iterdir()) == []  # the parts are removed
+
+
+def test_a_split_read_of_an_openpyxl_workbook_reads_the_named_sheet(tmp_path, split_everything, parts_read):
+    path = write_openpyxl(tmp_path / "o.xlsx", messy_rows(2000))
+
+    table, letters = sheetsplit.read_split(path, "Data")
+
+    assert sorted(parts_read)[1][0] > 1000  # cut past the middle, in the named sheet's rows
+
+    expected_table, expected_letters = whole_read(path, sheet=1)
+    assert letters == expected_letters
+    assert table.equals(expected_table)
+
+
+def test_a_sheet_below_the_size_threshold_is_read_whole(tmp_path):
+    path = write_xlsxwriter(tmp_path / "t.xlsx", messy_rows(200), constant_memory=True)
+
+    assert sheetsplit.read_split(path, "R&D tickets") is None
+
+
+def test_nothing_below_the_cut_gives_the_first_part_alone(tmp_path, split_everything, monkeypatch):
+    # the only row past the share is blank: the whole read ends with the last row that has cells
+    monkeypatch.setattr(sheetsplit, "FIRST_PART_SHARE", 0.999)
+    path = write_xlsxwriter(tmp_path / "t.xlsx", [*messy_rows(1000), []], constant_memory=True)
+    _rewrite_sheet(path, lambda xml: xml.replace(b"</sheetData>", b'<row r="5000"/></sheetData>'))
+
+    split = sheetsplit.read_split(path, "R&D tickets")
+
+    assert split is not None
+    assert split[0].equals(whole_read(path)[0])
+
+
+def _rewrite_sheet(path: Path, change) -> None:
+    """Rewrite the first worksheet's XML of a workbook in place."""
+    with zipfile.ZipFile(path) as book:
+        entries = {info.filename: book.read(info) for info in book.infolist()}
+    entries["xl/worksheets/sheet1.xml"] = change(entries["xl/worksheets/sheet1.xml"])
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as book:
+        for name, data in entries.items():
+            book.writestr(name, data)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda xml: re.sub(rb'<row r="\d+"', b"<row", xml), id="rows without numbers"),
+        pytest.param(
+            lambda xml: re.sub(rb"<(/?)(?!\?)([A-Za-z]+)", rb"<\1x:\2", xml).replace(
+                b"<x:worksheet ",
+                b'<x:worksheet xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main" ',
+            ),
+            id="namespace prefix",
+        ),
+        pytest.param(
+            # the sheet's last row moved to the top: a row of the first part lies past the cut
+            lambda xml: re.sub(
+                rb"(<sheetData>)(.*)(<row [^>]*>(?:(?!<row ).)*</row>)(</sheetData>)",
+                rb"\1\3\2\4",
+                xml,
+                flags=re.S,
+            ),
+            id="rows out of order",
+        ),
+    ],
+)
+def test_an_unusual_sheet_xml_is_read_whole(tmp_path, split_everything, change):
+    path = write_xlsxwriter(tmp_path / "t.xlsx", messy_rows(1000), constant_memory=True)
+    _rewrite_sheet(path, change)
+
+    assert sheetsplit.read_split(path, "R&D tickets") is None
+
+
+def test_a_chart_sheet_or_unknown_name_is_read_whole(tmp_path, split_everything):
+    path = write_xlsxwriter(tmp_path / "t.xlsx", messy_rows(100), constant_memory=True)
+
+    assert sheetsplit.read_split(path, "No such sheet") is None
+
+
+def test_open_sheets_reads_a_large_sheet_in_parts_and_types_the_same_rows(
+    tmp_path, split_everything, monkeypatch
+):
+    path = write_xlsxwriter(tmp_path / "t.xlsx", messy_rows(2000), constant_memory=True)
+    calls = []
+    real = sheetsplit.read_split
+    monkeypatch.setattr(sheetsplit, "read_split", lambda *a: calls.append(a) or real(*a))
+
+    [sheet] = readers.open_sheets(path)
+    table, _ = sheet.rows_from(0)
+
+    assert len(calls) == 1
+    assert table.equals(whole_read(path)[0])
+
+
+def test_a_part_calamine_cannot_read_falls_back_to_the_whole_read(tmp_path, split_everything, monkeypatch):
+    path = write_xlsxwriter(tmp_path / "t.xlsx", messy_rows(500), constant_memory=True)
+
+    def broken(path, sheet_name, skip, into):
+        into.error = RuntimeError("calamine: damaged part")
+
+    monkeypatch.setattr(sheetsplit, "_parse", broken)
+    [sheet] = readers.open_sheets(path)
+
+    assert sheet.rows_from(0)[0].equals(whole_read(path)[0])
