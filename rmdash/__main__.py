@@ -1,7 +1,9 @@
 """`python -m rmdash` and the `rmdash` script: the command line (see rmdash.cli)."""
 
+import atexit
 import os
 import sys
+import threading
 
 
 def run() -> int:
@@ -17,13 +19,32 @@ def run() -> int:
     from rmdash.cli import run as run_command
 
     code = run_command()
-    if readahead.unused_reads():
-        # Nothing will use it (a wrong guess, an error, Ctrl-C): exit now instead of waiting for
-        # calamine to finish a read no one needs; a second Ctrl-C in that wait printed a traceback.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    return code
+    # A read-ahead nobody took (a wrong guess, an error, Ctrl-C) is not waited for: calamine would
+    # finish a read no one needs, and a second Ctrl-C in that wait printed a traceback.
+    _exit_now(code, wait_for_threads=not readahead.unused_reads())
+    return code  # not CPython (see _exit_now): the interpreter exits as usual
+
+
+def _exit_now(code: int, wait_for_threads: bool) -> None:
+    """End an import process at once: exit handlers run, the interpreter's teardown is skipped.
+
+    Why: freeing every module and object of an import that just wrote 100k
+    rows takes 50-70 ms, about 4 % of the import, for nothing: the store is
+    closed and committed by now. What must still happen does: the atexit
+    handlers (temporary Parquet parts of a large sheet, logging) and the
+    flush of stdout and stderr.
+    """
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
+    if run_exit_handlers is None:  # not CPython: the normal exit
+        return
+    if wait_for_threads:
+        for thread in threading.enumerate():
+            if thread is not threading.main_thread() and not thread.daemon:
+                thread.join()  # what the normal exit does first
+    run_exit_handlers()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _share_malloc_arenas() -> None:

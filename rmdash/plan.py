@@ -1101,6 +1101,11 @@ def last_of_each_key(columns: list[pa.Array | pa.ChunkedArray], n: int) -> np.nd
 _SCRATCH: duckdb.DuckDBPyConnection | None = None
 
 
+def start_scratch_duckdb() -> None:
+    """Start the scratch instance now (the importer does while a workbook is being read ahead)."""
+    _scratch_duckdb().close()
+
+
 def _scratch_duckdb() -> duckdb.DuckDBPyConnection:
     """A cursor on this process's in-memory DuckDB, for set work over Arrow (no store is touched).
 

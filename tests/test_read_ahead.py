@@ -140,3 +140,32 @@ def test_a_file_counts_as_being_read_ahead_only_while_its_unchanged_read_runs(tm
         thread.join()
     assert not readahead.being_read_ahead(path)
     del readahead._prefetched[key[0]]
+
+
+def test_duckdb_starts_while_a_workbook_is_read_ahead_without_opening_the_store(tmp_path):
+    from rmdash import db, importer, plan
+
+    path = fb.write_xlsx(tmp_path / "t.xlsx", {"Tickets": fb.ticket_rows()})
+    store_path = tmp_path / "new.duckdb"
+    assert importer._start_duckdb_while_reading(store_path, [path]) is None  # nothing read ahead
+
+    release = threading.Event()
+    reading = threading.Thread(target=release.wait)
+    key = readahead._file_key(path)
+    readahead._prefetched[key[0]] = readahead._Prefetch(key, reading)
+    reading.start()
+    try:
+        engine = importer._start_duckdb_while_reading(store_path, [path])
+    finally:
+        release.set()
+        reading.join()
+        readahead._prefetched.pop(key[0], None)
+    try:
+        assert plan._SCRATCH is not None
+        assert not store_path.exists()  # the store's lock is taken only to write
+        shared = db.open_db(store_path)  # the instance started here is the one the store opens in
+        assert shared.execute("SELECT current_database()").fetchone() == ("store",)
+        assert engine.execute("SELECT count(*) FROM store.batches").fetchone() == (0,)
+        shared.close()
+    finally:
+        engine.close()
