@@ -58,6 +58,25 @@ con.execute("SET enable_progress_bar = false")
 print(con.execute("SELECT * FROM read_csv(?)", [sys.argv[1]]).to_arrow_table().num_rows)
 """
 
+# The floor: the least any import that keeps the rows can do, for the reader (not a goal): the
+# same raw read, then one DuckDB table in a new file (no typing, no checks, one copy, no history).
+_FLOOR_XLSX = """
+import sys, duckdb, fastexcel, pyarrow as pa
+reader = fastexcel.read_excel(sys.argv[1])
+con = duckdb.connect(sys.argv[2])
+for i in range(len(reader.sheet_names)):
+    sheet = pa.Table.from_batches([reader.load_sheet(i).to_arrow()])
+    con.execute(f"CREATE TABLE sheet{i} AS SELECT * FROM sheet")
+con.close()
+"""
+_FLOOR_CSV = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[2])
+con.execute("SET enable_progress_bar = false")
+con.execute("CREATE TABLE rows AS SELECT * FROM read_csv(?)", [sys.argv[1]])
+con.close()
+"""
+
 
 @dataclass
 class Sample:
@@ -142,6 +161,13 @@ def raw_readers(path: Path) -> dict[str, list[str]]:
     }
 
 
+def floor_reader(path: Path) -> tuple[str, str]:
+    """(label, script) of the floor for a file: its raw read written as one DuckDB table (argv: file, db)."""
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        return "fastexcel -> one DuckDB table", _FLOOR_XLSX
+    return "DuckDB read_csv -> one DuckDB table", _FLOOR_CSV
+
+
 def import_argv(path: Path, db: Path) -> list[str]:
     return [PYTHON, "-m", "rmdash", "import", str(path), "--db", str(db)]
 
@@ -155,6 +181,7 @@ class ImportResult:
     imports: Series
     raws: dict[str, Series]
     db_mb: float = 0.0
+    floor: Series | None = None  # the least an import that keeps the rows can do (see _FLOOR_XLSX)
 
     @property
     def limit(self) -> Series:
@@ -185,6 +212,8 @@ def measure(
     path = Path(path).resolve()
     raws = {label: Series(label) for label in raw_readers(path)}
     imports = Series("rmdash import")
+    floor_label, floor_script = floor_reader(path)
+    floor = Series(floor_label)
     db_mb = 0.0
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
@@ -196,6 +225,9 @@ def measure(
             db = store_dir / "bench.duckdb"
             imports.samples.append(run_child(import_argv(path, db), env))
             db_mb = sum(f.stat().st_size for f in store_dir.rglob("*") if f.is_file()) / 2**20
+            floor.samples.append(
+                run_child([PYTHON, "-c", floor_script, str(path), str(store_dir / "floor.duckdb")], env)
+            )
             shutil.rmtree(store_dir)
     return ImportResult(
         file=path,
@@ -205,6 +237,7 @@ def measure(
         imports=imports,
         raws=raws,
         db_mb=db_mb,
+        floor=floor,
     )
 
 
@@ -215,7 +248,7 @@ def stats(xs: list[float], fmt: str = "{:.2f}") -> str:
 def describe(result: ImportResult) -> str:
     """Plain-text lines for a terminal."""
     lines = [f"{result.file.name} ({result.size_mb:.1f} MB), {result.runs} runs, min / median / max"]
-    for series in (result.imports, *result.raws.values()):
+    for series in (result.imports, *result.raws.values(), *([result.floor] if result.floor else [])):
         lines.append(
             f"  {series.label:<26} {stats(series.seconds)} s (CPU {stats(series.cpu_seconds)} s)   "
             f"peak RSS {stats(series.peak_mb, '{:.0f}')} MB"
@@ -226,6 +259,11 @@ def describe(result: ImportResult) -> str:
         f"(goal <= {IMPORT_MEMORY_GOAL}x: {'met' if result.meets_memory else 'MISSED'}); "
         f"limit = {result.limit.label}"
     )
+    if result.floor is not None:
+        lines.append(
+            f"  floor (one DuckDB table, nothing checked): {result.floor.median_s() / result.limit.median_s():.2f}x "
+            "the limit"
+        )
     return "\n".join(lines)
 
 
