@@ -3,7 +3,7 @@
 import streamlit as st
 
 from app_pages import shell
-from rmdash import views
+from rmdash import theme, views
 
 f = shell.current_filters()
 view: views.HowView = shell.view(views.how_view, f)
@@ -29,19 +29,26 @@ st.write(view.money_text)
 left, right = st.columns(2)
 with left:
     st.caption("Response targets by ticket type and priority")
-    st.dataframe(view.response_targets, hide_index=True, key="how_response")
+    st.dataframe(view.response_targets, placeholder=theme.MISSING, hide_index=True, key="how_response")
 with right:
     st.caption("Notice required before a change takes effect")
-    st.dataframe(view.notice_days, hide_index=True, key="how_notice")
+    st.dataframe(view.notice_days, placeholder=theme.MISSING, hide_index=True, key="how_notice")
 
 shell.subheader(view.example_title)
 if not view.example_metrics.empty:
     st.dataframe(
         view.example_metrics,
+        placeholder=theme.MISSING,
         hide_index=True,
         width="stretch",
         height=shell.table_height(view.example_metrics),
         key="how_example_metrics",
     )
-    st.dataframe(view.example_components, hide_index=True, width="stretch", key="how_example_components")
+    st.dataframe(
+        view.example_components,
+        placeholder=theme.MISSING,
+        hide_index=True,
+        width="stretch",
+        key="how_example_components",
+    )
     st.markdown(f"**{view.example_composite}**")

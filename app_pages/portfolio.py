@@ -3,7 +3,7 @@
 import streamlit as st
 
 from app_pages import shell
-from rmdash import charts, views
+from rmdash import charts, theme, views
 
 f = shell.current_filters()
 view: views.PortfolioView = shell.view(views.portfolio_view, f)
@@ -19,6 +19,7 @@ if shell.is_presenting():  # an HTML table scales with the larger presentation f
 else:
     st.dataframe(
         view.league,
+        placeholder=theme.MISSING,
         hide_index=True,
         width="stretch",
         column_config={

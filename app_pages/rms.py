@@ -3,7 +3,7 @@
 import streamlit as st
 
 from app_pages import shell
-from rmdash import charts, views
+from rmdash import charts, theme, views
 
 f = shell.current_filters()
 view: views.RmView = shell.view(views.rm_view, f)
@@ -33,6 +33,7 @@ score_columns = {
 }
 st.dataframe(
     view.scorecards,
+    placeholder=theme.MISSING,
     hide_index=True,
     width="stretch",
     column_config={
@@ -69,6 +70,7 @@ if view.replacements.empty:
 else:
     st.dataframe(
         view.replacements,
+        placeholder=theme.MISSING,
         hide_index=True,
         width="stretch",
         column_config={

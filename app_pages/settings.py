@@ -3,7 +3,7 @@
 import streamlit as st
 
 from app_pages import shell
-from rmdash import charts, views
+from rmdash import charts, theme, views
 
 f = shell.current_filters()
 weights, targets = shell.widget_values("w_"), shell.widget_values("t_")
@@ -31,6 +31,7 @@ with sliders:
 with result:
     st.dataframe(
         view.table,
+        placeholder=theme.MISSING,
         hide_index=True,
         width="stretch",
         column_config={c: st.column_config.NumberColumn(format="%.1f") for c in ("Current", "What-if")}
@@ -70,4 +71,10 @@ else:
         st.rerun()
 if len(view.rule_sets):
     with st.expander("Saved rule sets"):
-        st.dataframe(view.rule_sets, hide_index=True, width="stretch", key="whatif_rule_sets")
+        st.dataframe(
+            view.rule_sets,
+            placeholder=theme.MISSING,
+            hide_index=True,
+            width="stretch",
+            key="whatif_rule_sets",
+        )

@@ -4,7 +4,7 @@ import streamlit as st
 
 from app_pages import shell
 from app_pages import upload_widgets as ui
-from rmdash import views
+from rmdash import theme, views
 
 f = shell.current_filters()
 st.header("Upload", anchor=False)
@@ -32,7 +32,9 @@ if bar:
 if done := st.session_state.pop("upload_done", None):
     st.success(shell.plain(done[0]))
     if done[1] is not None:
-        st.dataframe(done[1], hide_index=True, width="stretch", key="upload_done_table")
+        st.dataframe(
+            done[1], placeholder=theme.MISSING, hide_index=True, width="stretch", key="upload_done_table"
+        )
 
 for upload in view.files:
     with st.expander(shell.plain(upload.name), expanded=True, icon=":material/description:"):
@@ -52,7 +54,13 @@ for upload in view.files:
             for note in sheet.notes:
                 st.caption(shell.plain(note))
             if len(sheet.rejected):
-                st.dataframe(sheet.rejected, hide_index=True, width="stretch", key=f"rej_{upload.name}_{i}")
+                st.dataframe(
+                    sheet.rejected,
+                    placeholder=theme.MISSING,
+                    hide_index=True,
+                    width="stretch",
+                    key=f"rej_{upload.name}_{i}",
+                )
                 ui.downloads(
                     views.table_downloads(sheet.rejected, "rejected-rows", "Rejected"), key=f"rejdl_{i}"
                 )
@@ -77,7 +85,9 @@ st.subheader("Import history", anchor=False)
 if view.history.empty:
     st.caption("No batches yet.")
 else:
-    st.dataframe(view.history, hide_index=True, width="stretch", key="upload_history")
+    st.dataframe(
+        view.history, placeholder=theme.MISSING, hide_index=True, width="stretch", key="upload_history"
+    )
     shell.choose("Batch", list(view.history["Batch"]), view.batch, key="upload_batch")
     undo, redo = st.columns(2)
     if undo.button("Undo this batch", key="upload_undo"):
@@ -86,7 +96,9 @@ else:
         ui.set_active(view.batch, True)
     st.caption(f"Rejected rows of batch {view.batch}: {len(view.rejected)}")
     if len(view.rejected):
-        st.dataframe(view.rejected, hide_index=True, width="stretch", key="upload_rejected")
+        st.dataframe(
+            view.rejected, placeholder=theme.MISSING, hide_index=True, width="stretch", key="upload_rejected"
+        )
         ui.downloads(view.rejected_downloads, key="upload_rejdl")
 
 st.subheader("Audit log", anchor=False)
@@ -96,5 +108,5 @@ st.caption(
 if view.audit.empty:
     st.caption("Nothing recorded yet.")
 else:
-    st.dataframe(view.audit, hide_index=True, width="stretch", key="upload_audit")
+    st.dataframe(view.audit, placeholder=theme.MISSING, hide_index=True, width="stretch", key="upload_audit")
     ui.downloads(view.audit_downloads, key="upload_auditdl")

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from app_pages import shell
-from rmdash import charts, qbr, views
+from rmdash import charts, qbr, theme, views
 
 f = shell.focus_filters()
 compare = (shell.widget_value("vendor_from"), shell.widget_value("vendor_to"))
@@ -55,6 +55,7 @@ shell.show(
 st.subheader(f"Metrics, {view.period}", anchor=False)
 st.dataframe(
     view.metrics,
+    placeholder=theme.MISSING,
     hide_index=True,
     width="stretch",
     height=shell.table_height(view.metrics),
@@ -68,6 +69,7 @@ if view.rm_table.empty:
 else:
     st.dataframe(
         view.rm_table,
+        placeholder=theme.MISSING,
         hide_index=True,
         width="stretch",
         column_config={"Composite": st.column_config.NumberColumn(format="%.1f")},
@@ -103,4 +105,6 @@ st.selectbox(
 )
 if view.explain_text:
     st.write(view.explain_text)
-    st.dataframe(view.explain_rows, hide_index=True, width="stretch", key="vendor_explain")
+    st.dataframe(
+        view.explain_rows, placeholder=theme.MISSING, hide_index=True, width="stretch", key="vendor_explain"
+    )

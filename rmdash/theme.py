@@ -37,6 +37,8 @@ RAG_ICONS = {"green": "✔", "amber": "▲", "red": "✖"}
 RAG_WORDS = {"green": "Green", "amber": "Amber", "red": "Red"}
 RAG_MARKERS = {"green": "circle", "amber": "triangle-up", "red": "x"}
 NO_RAG = "– no data"
+# What a table cell with no value shows (st.dataframe's own "None" reads like a name on a QBR screen)
+MISSING = "–"
 LOW_SAMPLE = "⚑ low sample"
 # Light fills for the RAG bands drawn behind a composite trend (text labels name them).
 RAG_BAND_FILLS = {

@@ -21,6 +21,7 @@ import pytest
 from demo_store import demo_copy
 from streamlit.testing.v1 import AppTest
 
+from rmdash import theme
 from rmdash.db import open_db
 from rmdash.importer import import_files
 from rmdash.kpi import compute_kpis
@@ -118,6 +119,8 @@ def test_every_page_renders_on_the_demo_data_without_an_error(app_db, page):
     _no_failure(at)
     assert at.header[0].value  # the page drew its title
     assert len(at.dataframe) + len(at.get("plotly_chart")) + len(at.table) > 0
+    # a cell with no value shows "–", not Streamlit's grey "None" (an RM with no change requests)
+    assert all(table.proto.placeholder == theme.MISSING for table in at.dataframe)
 
 
 def test_the_scorecard_pages_draw_their_charts_and_tables(app_db):
