@@ -50,6 +50,10 @@ _CHUNK = 1024 * 1024
 _PROLOG_LIMIT = 4 * 1024 * 1024  # the sheet's data must open within this
 _SHEET_DATA = b"<sheetData>"
 _CLOSE = b"</sheetData></worksheet>"
+_EMPTY_SHEET = (
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+    b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData/></worksheet>'
+)
 _ROW_TAG = re.compile(rb"<row[ >][^>]*>")
 _ROW_NUMBER = re.compile(rb"""\sr=["'](\d+)["']""")
 _REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
@@ -82,7 +86,7 @@ def read_split(path: str | Path, sheet_name: str) -> tuple[pa.Table, list[str]] 
 
 
 def _read_in_parts(book: zipfile.ZipFile, entry: str, sheet_name: str, tmp: Path):
-    others = {info.filename: book.read(info) for info in book.infolist() if info.filename != entry}
+    others = _other_parts(book, entry)
     with book.open(entry) as xml:
         cut = _write_first_part(xml, tmp / "first.xlsx", entry, others, book.getinfo(entry).file_size)
         if cut is None:
@@ -101,6 +105,28 @@ def _read_in_parts(book: zipfile.ZipFile, entry: str, sheet_name: str, tmp: Path
         if part.error is not None:
             raise part.error  # the caller reads the whole sheet and reports it as damaged
     return _joined(first, second, first_row)
+
+
+def _other_parts(book: zipfile.ZipFile, entry: str) -> dict[str, bytes]:
+    """What each part's workbook holds beside its rows: the file's other parts, with the other
+    worksheets emptied and pictures and embedded files left blank.
+
+    calamine reads the workbook, its relationships, shared strings and
+    styles; another large sheet or a large picture would only be copied twice
+    for nothing (the names stay, so every relationship still points somewhere).
+    """
+    parts = {}
+    for info in book.infolist():
+        name = info.filename
+        if name == entry:
+            continue
+        if name.startswith("xl/worksheets/") and name.endswith(".xml"):
+            parts[name] = _EMPTY_SHEET
+        elif name.startswith(("xl/media/", "xl/embeddings/")):
+            parts[name] = b""
+        else:
+            parts[name] = book.read(info)
+    return parts
 
 
 def _sheet_entry(book: zipfile.ZipFile, sheet_name: str) -> str | None:

@@ -126,6 +126,45 @@ def test_a_split_read_of_an_openpyxl_workbook_reads_the_named_sheet(tmp_path, sp
     assert table.equals(expected_table)
 
 
+# a 1x1 PNG: a picture in the workbook, which the parts leave blank
+_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
+
+
+def test_other_sheets_and_pictures_are_not_copied_into_the_parts_yet_every_sheet_reads_the_same(
+    tmp_path, split_everything, parts_read
+):
+    import io
+
+    path = tmp_path / "two.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    other = book.add_worksheet("Meetings")
+    for r in range(300):
+        other.write_row(r, 0, [f"M{r}", "QBR", r])
+    other.insert_image("E2", "dot.png", {"image_data": io.BytesIO(_PNG)})
+    data = book.add_worksheet("Tickets")
+    for r, row in enumerate(messy_rows(1500)):
+        for c, value in enumerate(row):
+            if value is not None and not isinstance(value, datetime):
+                data.write(r, c, value)
+    data.insert_image("H3", "dot.png", {"image_data": io.BytesIO(_PNG)})
+    book.close()
+
+    table, letters = sheetsplit.read_split(path, "Tickets")
+
+    assert len(parts_read) == 2
+    expected_table, expected_letters = whole_read(path, sheet=1)
+    assert letters == expected_letters
+    assert table.equals(expected_table)
+    with zipfile.ZipFile(path) as original:
+        parts = sheetsplit._other_parts(original, "xl/worksheets/sheet2.xml")
+    assert parts["xl/worksheets/sheet1.xml"] == sheetsplit._EMPTY_SHEET  # the other sheet, emptied
+    assert all(data == b"" for name, data in parts.items() if name.startswith("xl/media/"))
+    assert any(name.startswith("xl/media/") for name in parts)
+
+
 def test_a_sheet_below_the_size_threshold_is_read_whole(tmp_path):
     path = write_xlsxwriter(tmp_path / "t.xlsx", messy_rows(200), constant_memory=True)
 
