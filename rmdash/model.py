@@ -96,6 +96,9 @@ class SheetPlan:
     preset: str | None = None
     layout_signature: str = ""  # identifies the header layout, for saved mappings
     spilled: SpilledRows | None = None
+    # True when the planner already kept only the last row of each key (plan_file always does),
+    # so the store need not look for repeated keys again; a plan built by hand is checked
+    keys_unique: bool = False
 
     @property
     def accepted(self) -> int:

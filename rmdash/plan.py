@@ -623,6 +623,7 @@ class _SheetPlanner:
             preset=self.preset.name if self.preset else None,
             layout_signature=detect.layout_signature(self.header),
             spilled=spilled,
+            keys_unique=True,  # every part was deduplicated, and then the parts among them
         )
 
     def _clean(self, table: pa.Table, index: int) -> pa.Array:

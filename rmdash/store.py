@@ -694,7 +694,7 @@ def _write_sheet(
         return summary
 
     batch_id = int(_scalar(con, "SELECT nextval('batch_seq')"))
-    extra_superseded, latest_is_view = _keep_latest_per_key(con, kind)
+    extra_superseded, latest_is_view = _keep_latest_per_key(con, kind, checked=sheet.keys_unique)
     new, changed, unchanged = _compare_with_current(con, kind)
     _append_versions(con, kind, batch_id)
     _replace_current(con, kind, batch_id)
@@ -839,16 +839,21 @@ def _not_a_batch(plan: FilePlan, sheet: SheetPlan, kind: Kind, **counts) -> Batc
     )
 
 
-def _keep_latest_per_key(con, kind: Kind) -> tuple[int, bool]:
+def _keep_latest_per_key(con, kind: Kind, checked: bool = False) -> tuple[int, bool]:
     """The last row per key of this sheet as ``_LATEST``; returns how many rows that drops
     and whether ``_LATEST`` is a view (for _drop_temp).
 
-    plan_file already dedups, so ``_LATEST`` is usually a view of the stage; the
-    check (one hash aggregate, cheaper than copying the stage) guards the invariant.
+    plan_file already dedups (``checked``: SheetPlan.keys_unique), so ``_LATEST``
+    is then a view of the stage; for a plan built otherwise, one hash aggregate
+    (cheaper than copying the stage) guards the invariant.
     """
-    repeated = _scalar(
-        con,
-        f"SELECT count(*) FROM (SELECT 1 FROM {_STAGE} GROUP BY {_key_list(kind)} HAVING count(*) > 1)",  # noqa: S608
+    repeated = (
+        0
+        if checked
+        else _scalar(
+            con,
+            f"SELECT count(*) FROM (SELECT 1 FROM {_STAGE} GROUP BY {_key_list(kind)} HAVING count(*) > 1)",  # noqa: S608
+        )
     )
     if not repeated:
         con.execute(f"CREATE OR REPLACE TEMP VIEW {_LATEST} AS SELECT * FROM {_STAGE}")  # noqa: S608

@@ -151,6 +151,29 @@ def test_an_event_log_keeps_the_last_row_of_each_key_and_counts_the_superseded(d
     assert read(db, tickets_now) == [("Acme", "T1", "resolved", 1), ("Acme", "T2", "opened", 1)]
 
 
+def test_a_planned_sheet_says_its_keys_are_unique_so_the_store_does_not_look_for_repeats_again(
+    db, tmp_path, monkeypatch
+):
+    log = csv_file(
+        tmp_path / "audit.csv",
+        [
+            ",".join(TICKET_HEADER),
+            "T1,Acme,Incident,P2,2026-01-05 09:00,opened",
+            "T1,Acme,Incident,P1,2026-01-05 09:00,done",
+        ],
+    )
+    [sheet] = plan_file(log, ImportOptions()).sheets
+    assert sheet.keys_unique and sheet.superseded == 1
+    queries = []
+    real = store._scalar
+    monkeypatch.setattr(store, "_scalar", lambda con, sql, *a: queries.append(sql) or real(con, sql, *a))
+
+    [s] = import_files(db, [log], ImportOptions())
+
+    assert (s.new, s.superseded) == (1, 1)
+    assert not [q for q in queries if "HAVING count(*) > 1" in q]
+
+
 def test_rejected_rows_of_a_real_file_keep_their_sheet_row_number_and_raw_cells(db, tmp_path):
     path = workbook(
         tmp_path / "t.xlsx",
