@@ -11,6 +11,8 @@ import fastexcel
 import openpyxl
 import pytest
 import xlsxwriter
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from rmdash import readahead, readers, sheetsplit
 from rmdash.readers import text_table
@@ -254,3 +256,43 @@ def test_a_part_calamine_cannot_read_falls_back_to_the_whole_read(tmp_path, spli
     [sheet] = readers.open_sheets(path)
 
     assert sheet.rows_from(0)[0].equals(whole_read(path)[0])
+
+
+# ------------------------------------------------------------------ property
+
+_cells = st.one_of(
+    st.none(),
+    st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=12),
+    st.sampled_from(
+        ['<row r="1">', "</sheetData>", "&amp;", "  ", "x"]
+    ),  # tags as text: escaped by the writer
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+)
+_rows = st.lists(st.lists(_cells, max_size=7), min_size=1, max_size=120)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=_rows,
+    share=st.floats(0.01, 0.99),
+    constant_memory=st.booleans(),
+    start_col=st.integers(0, 3),
+)
+def test_any_sheet_reads_the_same_split_or_whole(
+    tmp_path_factory, monkeypatch, rows, share, constant_memory, start_col
+):
+    monkeypatch.setattr(sheetsplit, "SPLIT_MIN_BYTES", 0)
+    monkeypatch.setattr(sheetsplit, "FIRST_PART_SHARE", share)
+    monkeypatch.setattr(sheetsplit, "_CHUNK", 512)  # many chunk boundaries, even in a small sheet
+    path = tmp_path_factory.mktemp("prop") / "p.xlsx"
+    write_xlsxwriter(path, rows, constant_memory, start_col=start_col)
+
+    split = sheetsplit.read_split(path, "R&D tickets")
+
+    event("split" if split is not None else "read whole")
+    if split is not None:  # None: no row tag past the share, read whole (the caller's path)
+        table, letters = split
+        expected_table, expected_letters = whole_read(path)
+        assert letters == expected_letters
+        assert table.equals(expected_table)
