@@ -126,7 +126,7 @@ def open_db(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnect
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(instance_name(path, read_only))
+    con = duckdb.connect(_instance_name(path, read_only))
     options = f"ROW_GROUP_SIZE {ROW_GROUP_ROWS}" + (", READ_ONLY" if read_only else "")
     try:
         con.execute(f"ATTACH IF NOT EXISTS ? AS {_ALIAS} ({options})", [str(path)])
@@ -144,7 +144,7 @@ def open_db(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnect
     return con
 
 
-def instance_name(path: Path, read_only: bool) -> str:
+def _instance_name(path: Path, read_only: bool) -> str:
     """A named in-memory instance per (file, mode): what duckdb.connect(path) would share."""
     digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
     return f":memory:rmdash-{'ro' if read_only else 'rw'}-{digest}"

@@ -12,9 +12,9 @@ Contract: ``read_split`` gives exactly what reading the whole sheet gives
 (same rows, Excel row i as row i-1, same columns by letter), or None when
 the split does not apply, and the caller reads the sheet whole: a small
 sheet, a chart sheet, a namespace prefix, a row without its ``r`` number,
-rows out of order. The split relies on rows being in ascending order, as
-the file format requires (Excel refuses such a file as damaged); a row
-found out of order on either side of the cut gives None.
+rows out of order (a row of the first part past the cut, a cell of the
+second part above it: the format requires ascending rows, and Excel calls
+such a file damaged).
 
 Boundary: stdlib at import time (the read-ahead thread starts before pyarrow
 loads); fastexcel and pyarrow are loaded when a sheet is read. Only for a
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import sys
 import tempfile
 import threading
 import zipfile
@@ -93,12 +92,12 @@ def _read_in_parts(book: zipfile.ZipFile, entry: str, sheet_name: str, tmp: Path
             return None
         prolog, rest, first_row = cut
         first = _Part()
-        reader = threading.Thread(target=_parse, args=(tmp / "first.xlsx", sheet_name, 0, first))
+        reader = threading.Thread(target=_parse, args=(tmp / "first.xlsx", sheet_name, first))
         reader.start()  # parsed while the rest is inflated, and while the second part is parsed
         second = _Part()
         try:
             _write_part(tmp / "second.xlsx", entry, others, [prolog, rest], xml)
-            _parse(tmp / "second.xlsx", sheet_name, first_row - 1, second)
+            _parse(tmp / "second.xlsx", sheet_name, second)
         finally:
             reader.join()
     for part in (first, second):
@@ -211,19 +210,16 @@ def _copy_others(part: zipfile.ZipFile, others: dict) -> None:
         part.writestr(name, data, zipfile.ZIP_STORED)  # stored: nothing to inflate again
 
 
-def _parse(path: Path, sheet_name: str, skip: int, into: _Part) -> None:
-    """Parse one part (run in a thread for the first part): its text batch and column indexes."""
+def _parse(path: Path, sheet_name: str, into: _Part) -> None:
+    """Parse one part (run in a thread for the first part): its text batch and column indexes.
+
+    Every row from Excel row 1 (blank above a part's first row), so what lies
+    above the cut in the second part can be checked (_joined).
+    """
     import fastexcel
 
     try:
-        reader = fastexcel.read_excel(str(path))
-        try:
-            sheet = reader.load_sheet(sheet_name, **TEXT_SHEET_OPTIONS, skip_rows=skip)
-        except fastexcel.InvalidParametersError:
-            if skip and "rows skipped" in str(sys.exc_info()[1]):
-                into.columns = []  # no cell at or below the cut row: the part is empty
-                return
-            raise
+        sheet = fastexcel.read_excel(str(path)).load_sheet(sheet_name, **TEXT_SHEET_OPTIONS, skip_rows=0)
         into.columns = [c.absolute_index for c in sheet.available_columns()]
         into.batch = sheet.to_arrow()
     except BaseException as err:  # noqa: BLE001 (re-raised in the caller's thread)
@@ -231,20 +227,28 @@ def _parse(path: Path, sheet_name: str, skip: int, into: _Part) -> None:
 
 
 def _joined(first: _Part, second: _Part, first_row: int):
-    """The first part, blank rows up to the cut row, the second part; columns aligned by letter."""
+    """The first part, then the second from the cut row on; columns aligned by letter.
+
+    None when a row lies on the wrong side of the cut (rows out of order): a
+    row of the first part past it, or a cell of the second part above it.
+    """
     import pyarrow as pa
 
     from rmdash.readers import column_letter  # noqa: PLC0415 (pyarrow-heavy module, loaded by now)
 
-    gap = first_row - 1 - _rows(first)
-    if gap < 0:
-        return None  # a row of the first part lies past the cut: rows out of order
-    if _rows(second) == 0:
-        second.columns, gap = [], 0  # nothing below the cut: the whole read ends with the first part
+    above = first_row - 1  # rows above the cut: the first part's, and blank ones before the cut row
+    if _rows(first) > above:
+        return None
+    if any(column.null_count != len(column) for column in second.batch.slice(0, above).columns):
+        return None
+    if _rows(second) <= above:  # no cell at or below the cut: the whole read ends with the first part
+        second.batch, second.columns = None, []
     columns = sorted(set(first.columns) | set(second.columns))
     arrays = []
     for index in columns:
-        pieces = [_column(first, index), pa.nulls(gap, pa.string()), _column(second, index)]
+        pieces = [_column(first, index)]
+        if second.batch is not None:  # blank rows between the two, then the second part's own rows
+            pieces += [pa.nulls(above - _rows(first), pa.string()), _column(second, index).slice(above)]
         arrays.append(pa.chunked_array([p for p in pieces if len(p)], pa.string()))
     table = pa.Table.from_arrays(arrays, names=[f"c{i}" for i in range(len(columns))])
     return table, [column_letter(i) for i in columns]

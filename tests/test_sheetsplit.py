@@ -9,6 +9,7 @@ from pathlib import Path
 
 import fastexcel
 import openpyxl
+import pyarrow.compute as pc
 import pytest
 import xlsxwriter
 from hypothesis import HealthCheck, event, given, settings
@@ -80,16 +81,22 @@ def write_openpyxl(path: Path, rows: list[list]) -> Path:
 
 @pytest.fixture
 def parts_read(monkeypatch):
-    """(rows skipped, rows read) of each part calamine parsed, in the order they finished."""
+    """(first filled row, rows) of each part calamine parsed, in the order they finished."""
     seen = []
     real = sheetsplit._parse
 
-    def spy(path, sheet_name, skip, into):
-        real(path, sheet_name, skip, into)
-        seen.append((skip, into.batch.num_rows if into.batch is not None else None))
+    def spy(path, sheet_name, into):
+        real(path, sheet_name, into)
+        seen.append((first_filled_row(into.batch), into.batch.num_rows))
 
     monkeypatch.setattr(sheetsplit, "_parse", spy)
     return seen
+
+
+def first_filled_row(batch) -> int:
+    """0-based index of the first row with a value (a part holds every row from Excel row 1)."""
+    firsts = [pc.index(pc.is_valid(column), True).as_py() for column in batch.columns]
+    return min((i for i in firsts if i >= 0), default=batch.num_rows)
 
 
 @pytest.mark.parametrize("share", [0.05, 0.3, 0.5, 0.55, 0.8, 0.97])
@@ -110,9 +117,9 @@ def test_a_split_read_equals_the_whole_read_wherever_the_cut_falls(
     assert letters == expected_letters
     assert table.equals(expected_table)
     # the cut fell near the share: both parts hold rows
-    (first_skip, first_rows), (second_skip, second_rows) = sorted(parts_read)
-    assert first_skip == 0 and first_rows > 0 and second_rows > 0
-    assert abs(second_skip / table.num_rows - share) < 0.05
+    (first_start, first_rows), (second_start, second_rows) = sorted(parts_read)
+    assert first_start == 0 and first_rows > 0 and second_rows > second_start > 0
+    assert abs(second_start / table.num_rows - share) < 0.05
     assert list(split_everything.iterdir()) == []  # the parts are removed
 
 
@@ -214,7 +221,17 @@ def _rewrite_sheet(path: Path, change) -> None:
                 xml,
                 flags=re.S,
             ),
-            id="rows out of order",
+            id="a row of the first part past the cut",
+        ),
+        pytest.param(
+            # the sheet's first data rows moved to the end: a row of the second part lies above the cut
+            lambda xml: re.sub(
+                rb"(<sheetData>(?:<row [^>]*>(?:(?!<row ).)*</row>){3})((?:<row [^>]*>(?:(?!<row ).)*</row>){5})(.*)(</sheetData>)",
+                rb"\1\3\2\4",
+                xml,
+                flags=re.S,
+            ),
+            id="a row of the second part above the cut",
         ),
     ],
 )
@@ -249,7 +266,7 @@ def test_open_sheets_reads_a_large_sheet_in_parts_and_types_the_same_rows(
 def test_a_part_calamine_cannot_read_falls_back_to_the_whole_read(tmp_path, split_everything, monkeypatch):
     path = write_xlsxwriter(tmp_path / "t.xlsx", messy_rows(500), constant_memory=True)
 
-    def broken(path, sheet_name, skip, into):
+    def broken(path, sheet_name, into):
         into.error = RuntimeError("calamine: damaged part")
 
     monkeypatch.setattr(sheetsplit, "_parse", broken)
