@@ -189,3 +189,71 @@ def test_an_import_can_run_again_after_a_killed_one(scenario):
     state = snapshot(db)
     assert state["problems"] == []
     assert state["tickets"] == scenario["after"]["tickets"]
+
+
+# A stand-in for `python -m rmdash import` whose large-upload copy stops halfway: it archives
+# anything over 1 KB (the real threshold is 32 MB), writes half the file, says so and waits to be killed.
+_COPY_STOPS_HALFWAY = """
+import sys, time
+from pathlib import Path
+from rmdash import store
+store.ARCHIVE_THRESHOLD_BYTES = 1024
+marker = Path(sys.argv.pop(1))
+
+def half_then_wait(source, target):
+    data = Path(source).read_bytes()
+    with open(target, "wb") as out:
+        out.write(data[: len(data) // 2])
+        out.flush()
+    marker.write_text("copying")
+    time.sleep(120)
+
+if marker.name.startswith("stop"):
+    store._copy_hashing = half_then_wait
+else:
+    marker.write_text("no stop")
+sys.argv = ["rmdash", "import", *sys.argv[1:]]
+from rmdash.__main__ import run
+sys.exit(run())
+"""
+
+
+def test_an_import_killed_while_copying_a_large_upload_to_the_archive_changes_nothing(scenario):
+    tmp = scenario["tmp"]
+    db = tmp / "archive-kill" / "store.duckdb"
+    db.parent.mkdir()
+    shutil.copy(scenario["base"], db)
+    env = {k: v for k, v in os.environ.items() if k != "RMDASH_DB"} | {"PYTHONPATH": str(REPO)}
+    marker = tmp / "stop-marker"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _COPY_STOPS_HALFWAY, str(marker), str(scenario["big"]), "--db", str(db)],
+        env=env,
+    )
+    for _ in range(6000):  # up to a minute for Python to start, plan and begin the copy
+        if marker.exists() or proc.poll() is not None:
+            break
+        time.sleep(0.01)
+    assert marker.exists(), "the copy never started"
+    kill(proc)
+
+    assert snapshot(db) == scenario["before"]
+    archive = db.parent / store.ARCHIVE_DIR_NAME
+    assert [
+        p.name for p in archive.iterdir() if not p.name.startswith(".")
+    ] == []  # no half file under its hash
+    assert any(
+        p.name.endswith(".partial") for p in archive.iterdir()
+    )  # the half copy, under a temporary name
+
+    again = tmp / "again-marker"
+    rerun = subprocess.run(
+        [sys.executable, "-c", _COPY_STOPS_HALFWAY, str(again), str(scenario["big"]), "--db", str(db)],
+        env=env,
+        capture_output=True,
+        timeout=600,
+    )
+    assert rerun.returncode == 0, rerun.stderr.decode()
+    state = snapshot(db)
+    assert state["problems"] == [] and state["tickets"] == scenario["after"]["tickets"]
+    [kept] = [p for p in archive.iterdir() if not p.name.startswith(".")]
+    assert kept.read_bytes() == scenario["big"].read_bytes()  # the whole upload, under its hash
