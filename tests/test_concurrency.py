@@ -468,3 +468,40 @@ def test_the_app_holds_no_lock_between_reruns(db):
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert opened.returncode == 0, opened.stderr
+
+
+# One app server in a process of its own: ROUNDS times through every page, as one browsing session.
+_SERVER = """
+import sys
+from streamlit.testing.v1 import AppTest
+app, rounds, pages = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(",")
+at = AppTest.from_file(app, default_timeout=120)
+at.run()
+for _ in range(rounds):
+    for page in pages:
+        at.switch_page(f"app_pages/{page}.py").run()
+        problems = [e.value for e in at.exception] + [e.value for e in at.error]
+        if problems:
+            print(page, problems)
+            sys.exit(1)
+print("ok")
+"""
+
+
+def test_two_app_servers_on_one_database_file_take_turns_and_neither_fails(db):
+    env = os.environ | {"PYTHONPATH": str(REPO), "RMDASH_DB": str(db)}
+    servers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _SERVER, APP, "2", ",".join(PAGES)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=REPO,
+        )
+        for _ in range(2)
+    ]
+    outcomes = [server.communicate(timeout=HANG_GUARD * 4) for server in servers]
+
+    for server, (out, err) in zip(servers, outcomes, strict=True):
+        assert server.returncode == 0 and out.strip().endswith("ok"), (out[-2000:], err[-2000:])
