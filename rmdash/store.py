@@ -1010,6 +1010,7 @@ def _archive_large_files(con, plans: Sequence[FilePlan], sources: Sequence[Path]
         target = db_dir / relative
         if not target.exists():  # named by content hash: an existing copy is complete (renamed in)
             target.parent.mkdir(parents=True, exist_ok=True)
+            _remove_partials_of_killed_imports(target.parent)
             partial = target.with_name(f".{plan.sha256}.{os.getpid()}.partial")
             try:
                 digest = _copy_hashing(source, partial)
@@ -1026,6 +1027,31 @@ def _archive_large_files(con, plans: Sequence[FilePlan], sources: Sequence[Path]
             os.replace(partial, target)
         archived[plan.sha256] = relative
     return archived
+
+
+def _remove_partials_of_killed_imports(archive_dir: Path) -> None:
+    """Delete half copies (``.<sha256>.<pid>.partial``) left by imports that were killed mid-copy.
+
+    A copy in progress belongs to a live process; a process id the system
+    has given to another process since keeps its file, which is the safe side.
+    """
+    for partial in archive_dir.glob(".*.partial"):
+        try:
+            pid = int(partial.name.rsplit(".", 2)[-2])
+        except ValueError:
+            continue
+        if pid != os.getpid() and not _process_alive(pid):
+            partial.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # alive, another user's
+        return True
+    return True
 
 
 def _source_size(plan: FilePlan, source: Path) -> int:
