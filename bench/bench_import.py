@@ -58,8 +58,8 @@ con.execute("SET enable_progress_bar = false")
 print(con.execute("SELECT * FROM read_csv(?)", [sys.argv[1]]).to_arrow_table().num_rows)
 """
 
-# The floor: the least any import that keeps the rows can do, for the reader (not a goal): the
-# same raw read, then one DuckDB table in a new file (no typing, no checks, one copy, no history).
+# The floor, for the reader (not a goal): the simplest import that keeps the rows, the same raw
+# read, then one DuckDB table in a new file (no typing, no checks, one copy, no history).
 _FLOOR_XLSX = """
 import sys, duckdb, fastexcel, pyarrow as pa
 reader = fastexcel.read_excel(sys.argv[1])
@@ -181,7 +181,7 @@ class ImportResult:
     imports: Series
     raws: dict[str, Series]
     db_mb: float = 0.0
-    floor: Series | None = None  # the least an import that keeps the rows can do (see _FLOOR_XLSX)
+    floor: Series | None = None  # the simplest import that keeps the rows (see _FLOOR_XLSX)
 
     @property
     def limit(self) -> Series:
