@@ -689,6 +689,7 @@ def _write_sheet(
     content = _content_sha256(con, kind, sheet.rejected_rows)
     duplicate = _find_identical(con, content)
     if duplicate is not None:
+        _drop_temp(con)  # the stage holds every row: not kept in a long-lived connection (the app's)
         summary = _duplicate_summary(plan, sheet, kind, duplicate)
         summary.warnings += notes
         return summary

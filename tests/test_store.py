@@ -152,6 +152,8 @@ def test_reimporting_an_identical_sheet_changes_nothing_and_says_so(con, tmp_pat
     assert (again.new, again.changed, again.unchanged) == (0, 0, 2)
     assert table_counts(con) == before
     assert store.store_version(con) == 1
+    # no copy of the rows stays behind in the connection (the app keeps its connection for long)
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone() == (0,)
 
 
 def test_the_same_rows_in_a_resaved_file_are_still_identical(con, tmp_path):
