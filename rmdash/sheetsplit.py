@@ -243,7 +243,10 @@ def _joined(first: _Part, second: _Part, first_row: int):
         return None
     if _rows(second) <= above:  # no cell at or below the cut: the whole read ends with the first part
         second.batch, second.columns = None, []
-    columns = sorted(set(first.columns) | set(second.columns))
+    # a sheet's columns run from its leftmost to its rightmost cell, empty ones between included;
+    # each part's may be narrower (column B empty on both sides of the cut: still a column)
+    present = set(first.columns) | set(second.columns)
+    columns = list(range(min(present), max(present) + 1)) if present else []
     arrays = []
     for index in columns:
         pieces = [_column(first, index)]
