@@ -285,6 +285,8 @@ _cells = st.one_of(
     ),  # tags as text: escaped by the writer
     st.integers(-(10**6), 10**6),
     st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.booleans(),
+    st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1)),
 )
 _rows = st.lists(st.lists(_cells, max_size=7), min_size=1, max_size=120)
 
