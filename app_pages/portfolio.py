@@ -15,7 +15,8 @@ if view.frame.empty:
 
 shell.headline(view.headline)
 if shell.is_presenting():  # an HTML table scales with the larger presentation font
-    st.table(view.league.drop(columns=["Trend"]).round({"Composite": 1, "Change": 1}))
+    league = view.league.drop(columns=["Trend"])  # st.table writes floats with 4 decimals and NaN blank
+    st.table(league.style.format({"Composite": "{:.1f}", "Change": "{:+.1f}"}, na_rep=theme.MISSING))
 else:
     st.dataframe(
         view.league,

@@ -17,11 +17,12 @@ import numpy as np
 import openpyxl
 import plotly.graph_objects as go
 import plotly.io as pio
+import pyarrow as pa
 import pytest
 from demo_store import demo_copy
 from streamlit.testing.v1 import AppTest
 
-from rmdash import theme
+from rmdash import theme, views
 from rmdash.db import open_db
 from rmdash.importer import import_files
 from rmdash.kpi import compute_kpis
@@ -364,6 +365,35 @@ def test_presentation_mode_hides_admin_pages_and_keeps_the_filters(app_db):
     assert "present" not in at.query_params
     at.switch_page("app_pages/upload.py").run()
     _no_failure(at)
+
+
+def test_the_presented_league_writes_scores_to_one_decimal_and_a_missing_one_as_a_dash(app_db, monkeypatch):
+    real = views._league
+
+    def league_with_a_new_vendor(*args):
+        league = real(*args)
+        league.loc[len(league)] = {
+            **league.iloc[-1].to_dict(),
+            "Vendor": "New Vendor",
+            "Rank": len(league) + 1,
+        }
+        league.loc[len(league) - 1, ["Composite", "Change"]] = float("nan")  # no score yet, no change
+        return league
+
+    monkeypatch.setattr(views, "_league", league_with_a_new_vendor)
+    at = _app(present="1")
+
+    shown = pa.ipc.open_stream(at.table[0].proto.arrow_data.styler.display_values).read_all().to_pandas()
+    scores = at.table[0].value
+    assert list(shown["Composite"][:-1]) == [
+        f"{x:.1f}" for x in scores["Composite"][:-1]
+    ]  # st.table: 4 decimals
+    assert list(shown["Change"][:-1]) == [f"{x:+.1f}" for x in scores["Change"][:-1]]
+    assert list(shown.iloc[-1][["Vendor", "Composite", "Change"]]) == [
+        "New Vendor",
+        theme.MISSING,
+        theme.MISSING,
+    ]
 
 
 def test_a_broken_store_shows_one_line_and_no_traceback(tmp_path, monkeypatch):
