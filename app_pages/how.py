@@ -15,7 +15,8 @@ st.caption(
 shell.headline("Composite = weighted mean of component scores; a component = mean of its metric scores")
 
 st.subheader("Components and weights", anchor=False)
-st.table(view.components.set_index("Component"))  # a static table wraps the long texts
+# a static table wraps the long texts; it writes floats with 4 decimals unless told otherwise
+st.table(view.components.set_index("Component").style.format({"Weight": "{:g}"}, na_rep=theme.MISSING))
 st.subheader("Metrics", anchor=False)
 st.write(
     "Each metric has a value and a sample size n. Its score is linear between its floor (score 0) and its "

@@ -254,6 +254,9 @@ def test_the_how_page_lists_every_metric_with_its_target_and_a_worked_example(ap
     held = metrics.loc["Meetings held on time"]
     assert (held["Target (score 100)"], held["Floor (score 0)"]) == ("100.0%", "50.0%")
     assert at.markdown[-1].value.startswith("**Composite = (")
+    weights = next(t for t in at.table if "Weight" in t.value.columns)
+    shown = pa.ipc.open_stream(weights.proto.arrow_data.styler.display_values).read_all().to_pandas()
+    assert list(shown["Weight"]) == [f"{w:g}" for w in weights.value["Weight"]]  # "20", not "20.0000"
 
 
 def test_the_data_page_browses_each_kind_with_the_filters(app_db):
