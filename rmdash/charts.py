@@ -296,6 +296,9 @@ def grouped_scores(
     return _legend_room(fig)
 
 
+RANKING_AXIS_END = 135  # composite axis end: a bar at 100 keeps its score and RAG word on screen
+
+
 def ranking(
     frame: pd.DataFrame, *, label: str, color_by: str, colors: Mapping[str, str], title: str
 ) -> go.Figure:
@@ -314,12 +317,16 @@ def ranking(
                 f"{c:.1f} {theme.rag_label(r)}" for c, r in zip(data["composite"], data["rag"], strict=True)
             ],
             textposition="outside",
+            cliponaxis=False,
             customdata=[[_plain(v)] for v in data[color_by]],
             hovertemplate="%{y} (%{customdata[0]}): %{x:.1f}<extra></extra>",
             showlegend=False,
         )
     )
-    fig.update_xaxes(range=[0, 115], title={"text": "Composite (0–100)"})
+    # room right of 100 for "99.7 ✔ Green" at the presentation font; ticks stop at 100
+    fig.update_xaxes(
+        range=[0, RANKING_AXIS_END], tickvals=list(range(0, 101, 20)), title={"text": "Composite (0–100)"}
+    )
     fig.update_yaxes(type="category")
     return fig
 

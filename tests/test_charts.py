@@ -128,6 +128,9 @@ def test_ranking_puts_the_best_on_top_and_writes_the_rag_word():
     bar = fig.data[0]
     assert list(bar.y) == ["Bob", "Ann"]  # plotly draws the last category at the top
     assert list(bar.text) == ["66.0 ✖ Red", "91.0 ✔ Green"]
+    # a bar at 100 keeps "100.0 ✔ Green" on screen (it was cut off in presentation mode); ticks stop at 100
+    assert fig.layout.xaxis.range[1] == charts.RANKING_AXIS_END > 130 and bar.cliponaxis is False
+    assert list(fig.layout.xaxis.tickvals) == [0, 20, 40, 60, 80, 100]
 
 
 def test_presentation_mode_enlarges_the_fonts():
