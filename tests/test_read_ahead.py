@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 
@@ -125,6 +126,22 @@ def test_workbooks_are_read_ahead_one_after_another_each_once_the_one_before_is_
     readahead._prefetched.clear()
 
 
+@contextlib.contextmanager
+def being_read(path):
+    """A read-ahead of ``path`` that is still running until the block ends (then forgotten)."""
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait)
+    key = readahead._file_key(path)
+    readahead._prefetched[key[0]] = readahead._Prefetch(key, thread)
+    thread.start()
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join()
+        readahead._prefetched.pop(key[0], None)
+
+
 def test_a_file_counts_as_being_read_ahead_only_while_its_unchanged_read_runs(tmp_path):
     path = fb.write_xlsx(tmp_path / "t.xlsx", {"Tickets": fb.ticket_rows()})
     release = threading.Event()
@@ -138,7 +155,7 @@ def test_a_file_counts_as_being_read_ahead_only_while_its_unchanged_read_runs(tm
     finally:
         release.set()
         thread.join()
-    assert not readahead.being_read_ahead(path)
+    assert not readahead.being_read_ahead(path)  # still listed, its read over
     del readahead._prefetched[key[0]]
 
 
@@ -150,15 +167,6 @@ def test_the_scratch_duckdb_starts_while_a_workbook_is_read_ahead(tmp_path, monk
     importer._start_scratch_duckdb_while_reading([path])
     assert plan._SCRATCH is None  # nothing read ahead: nothing to wait for
 
-    release = threading.Event()
-    reading = threading.Thread(target=release.wait)
-    key = readahead._file_key(path)
-    readahead._prefetched[key[0]] = readahead._Prefetch(key, reading)
-    reading.start()
-    try:
+    with being_read(path):
         importer._start_scratch_duckdb_while_reading([path])
-    finally:
-        release.set()
-        reading.join()
-        readahead._prefetched.pop(key[0], None)
     assert plan._SCRATCH is not None
