@@ -128,35 +128,35 @@ def test_workbooks_are_read_ahead_one_after_another_each_once_the_one_before_is_
 
 @contextlib.contextmanager
 def being_read(path):
-    """A read-ahead of ``path`` that is still running until the block ends (then forgotten)."""
+    """A read-ahead of ``path`` still running until the block calls what it yields (or ends).
+
+    It stays listed to the end of the block, then it is forgotten.
+    """
     release = threading.Event()
     thread = threading.Thread(target=release.wait)
     key = readahead._file_key(path)
     readahead._prefetched[key[0]] = readahead._Prefetch(key, thread)
     thread.start()
-    try:
-        yield
-    finally:
+
+    def finish() -> None:
         release.set()
         thread.join()
+
+    try:
+        yield finish
+    finally:
+        finish()
         readahead._prefetched.pop(key[0], None)
 
 
 def test_a_file_counts_as_being_read_ahead_only_while_its_unchanged_read_runs(tmp_path):
     path = fb.write_xlsx(tmp_path / "t.xlsx", {"Tickets": fb.ticket_rows()})
-    release = threading.Event()
-    thread = threading.Thread(target=release.wait)
-    key = readahead._file_key(path)
-    readahead._prefetched[key[0]] = readahead._Prefetch(key, thread)
-    thread.start()
-    try:
+    with being_read(path) as finish:
         assert readahead.being_read_ahead(path)  # plan_file hashes the file meanwhile
         assert not readahead.being_read_ahead(tmp_path / "other.xlsx")
-    finally:
-        release.set()
-        thread.join()
-    assert not readahead.being_read_ahead(path)  # still listed, its read over
-    del readahead._prefetched[key[0]]
+        finish()
+        assert str(path.resolve()) in readahead._prefetched
+        assert not readahead.being_read_ahead(path)  # still listed, its read over
 
 
 def test_the_scratch_duckdb_starts_while_a_workbook_is_read_ahead(tmp_path, monkeypatch):
