@@ -216,9 +216,31 @@ def component_heatmap(
             ygap=3,
         )
     )
+    _write_no_data(fig, grid, labels)
     fig.update_xaxes(showgrid=False)
     fig.update_yaxes(showgrid=False)
     return fig
+
+
+NO_DATA = "no data"
+
+
+def _write_no_data(fig: go.Figure, grid: pd.DataFrame, labels: Mapping[str, str]) -> None:
+    """Write "no data" in the heatmap's empty cells: a blank cell on a shared screen reads as a gap."""
+    empty = [(labels.get(c, c), i) for i in grid.index for c in grid.columns if pd.isna(grid.loc[i, c])]
+    if not empty:
+        return
+    fig.add_trace(
+        go.Scatter(
+            x=[_wrap(c) for c, _ in empty],
+            y=[_plain(i) for _, i in empty],
+            mode="text",
+            text=[NO_DATA] * len(empty),
+            textfont={"color": theme.NO_DATA_COLOR},
+            hoverinfo="skip",
+            showlegend=False,
+        )
+    )
 
 
 def movement_waterfall(parts: pd.DataFrame, *, start_label: str, end_label: str, title: str) -> go.Figure:

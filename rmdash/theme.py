@@ -39,6 +39,7 @@ RAG_MARKERS = {"green": "circle", "amber": "triangle-up", "red": "x"}
 NO_RAG = "– no data"
 # What a table cell with no value shows (st.dataframe's own "None" reads like a name on a QBR screen)
 MISSING = "–"
+NO_DATA_COLOR = "#6b6b6b"  # "no data" written in a chart: grey, readable on white (contrast 5.3:1)
 LOW_SAMPLE = "⚑ low sample"
 # Light fills for the RAG bands drawn behind a composite trend (text labels name them).
 RAG_BAND_FILLS = {

@@ -81,6 +81,13 @@ def test_heatmap_writes_score_and_rag_icon_in_each_cell():
     assert text[("Acme", "Governance")] == "90 ✔"
     assert text[("Acme", "Change")] == "65 ✖"
     assert text[("Borealis", "Change")] == ""
+    [no_data] = fig.data[1:]  # the empty cell says so: a blank reads as a gap on a shared screen
+    assert (list(no_data.x), list(no_data.y), list(no_data.text)) == (["Change"], ["Borealis"], ["no data"])
+
+
+def test_a_heatmap_with_every_cell_filled_writes_no_no_data():
+    comps = pd.DataFrame({"vendor": ["Acme"], "component": ["governance"], "score": [90.0], "rag": ["green"]})
+    assert len(charts.component_heatmap(comps, {"governance": "Governance"}, title="Scores").data) == 1
 
 
 def test_waterfall_parts_add_up_from_start_to_end():
