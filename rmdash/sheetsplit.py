@@ -30,6 +30,8 @@ import shutil
 import tempfile
 import threading
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -169,45 +171,47 @@ def _write_first_part(xml, out: Path, entry: str, others: dict, size: int):
     if not re.match(rb"\s*(<\?xml[^>]*\?>)?\s*<worksheet[\s>]", prolog):
         return None  # a namespace prefix (x:worksheet): read whole
     cut_at = int(size * FIRST_PART_SHARE)  # stream offset past which the first row tag is the cut
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as part:
-        _copy_others(part, others)
-        with part.open(zipfile.ZipInfo(entry), "w", force_zip64=True) as sheet:
-            offset = 0  # stream offset of buffer[0]
-            searched_from = start
-            while True:
-                found = _ROW_TAG.search(buffer, max(searched_from, cut_at - offset))
-                if found is not None:
-                    number = _ROW_NUMBER.search(found.group())
-                    if number is None or b"</sheetData>" in buffer[searched_from : found.start()]:
-                        return None
-                    sheet.write(buffer[: found.start()])
-                    sheet.write(_CLOSE)
-                    return prolog, buffer[found.start() :], int(number.group(1))
-                if b"</sheetData>" in buffer[searched_from:]:
-                    return None  # no row past the share: nothing to split
-                chunk = xml.read(_CHUNK)
-                if not chunk:
+    with _part_workbook(out, entry, others) as sheet:
+        offset = 0  # stream offset of buffer[0]
+        searched_from = start
+        while True:
+            found = _ROW_TAG.search(buffer, max(searched_from, cut_at - offset))
+            if found is not None:
+                number = _ROW_NUMBER.search(found.group())
+                if number is None or b"</sheetData>" in buffer[searched_from : found.start()]:
                     return None
-                keep = min(len(buffer), 256)  # a row tag cut by the chunk boundary is searched again whole
-                sheet.write(buffer[: len(buffer) - keep])
-                offset += len(buffer) - keep
-                buffer = buffer[len(buffer) - keep :] + chunk
-                searched_from = 0
+                sheet.write(buffer[: found.start()])
+                sheet.write(_CLOSE)
+                return prolog, buffer[found.start() :], int(number.group(1))
+            if b"</sheetData>" in buffer[searched_from:]:
+                return None  # no row past the share: nothing to split
+            chunk = xml.read(_CHUNK)
+            if not chunk:
+                return None
+            keep = min(len(buffer), 256)  # a row tag cut by the chunk boundary is searched again whole
+            sheet.write(buffer[: len(buffer) - keep])
+            offset += len(buffer) - keep
+            buffer = buffer[len(buffer) - keep :] + chunk
+            searched_from = 0
 
 
 def _write_part(out: Path, entry: str, others: dict, head: list[bytes], xml) -> None:
     """The second part: the prolog, the bytes already read past the cut, the rest of the stream."""
+    with _part_workbook(out, entry, others) as sheet:
+        for piece in head:
+            sheet.write(piece)
+        shutil.copyfileobj(xml, sheet, _CHUNK)
+
+
+@contextmanager
+def _part_workbook(out: Path, entry: str, others: dict) -> Iterator:
+    """A part's workbook at ``out``: the other parts as they are, and the sheet's XML as written
+    to the stream this yields. Stored, not deflated: calamine need not inflate it again."""
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as part:
-        _copy_others(part, others)
+        for name, data in others.items():
+            part.writestr(name, data, zipfile.ZIP_STORED)
         with part.open(zipfile.ZipInfo(entry), "w", force_zip64=True) as sheet:
-            for piece in head:
-                sheet.write(piece)
-            shutil.copyfileobj(xml, sheet, _CHUNK)
-
-
-def _copy_others(part: zipfile.ZipFile, others: dict) -> None:
-    for name, data in others.items():
-        part.writestr(name, data, zipfile.ZIP_STORED)  # stored: nothing to inflate again
+            yield sheet
 
 
 def _parse(path: Path, sheet_name: str, into: _Part) -> None:
