@@ -243,23 +243,32 @@ def test_an_unusual_sheet_xml_is_read_whole(tmp_path, split_everything, change):
 
 
 def test_a_chart_sheet_or_unknown_name_is_read_whole(tmp_path, split_everything):
-    path = write_xlsxwriter(tmp_path / "t.xlsx", messy_rows(100), constant_memory=True)
+    path = tmp_path / "chart.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    data = book.add_worksheet("Data")
+    data.write_column(0, 0, list(range(50)))
+    chart = book.add_chart({"type": "line"})
+    chart.add_series({"values": "=Data!$A$1:$A$50"})
+    book.add_chartsheet("Trend").set_chart(chart)
+    book.close()
 
+    assert sheetsplit.read_split(path, "Trend") is None  # a chart sheet has no rows
     assert sheetsplit.read_split(path, "No such sheet") is None
+    assert sheetsplit.read_split(path, "Data") is not None  # the same workbook's worksheet does split
 
 
 def test_open_sheets_reads_a_large_sheet_in_parts_and_types_the_same_rows(
     tmp_path, split_everything, monkeypatch
 ):
     path = write_xlsxwriter(tmp_path / "t.xlsx", messy_rows(2000), constant_memory=True)
-    calls = []
+    splits = []
     real = sheetsplit.read_split
-    monkeypatch.setattr(sheetsplit, "read_split", lambda *a: calls.append(a) or real(*a))
+    monkeypatch.setattr(sheetsplit, "read_split", lambda *a: splits.append(real(*a)) or splits[-1])
 
     [sheet] = readers.open_sheets(path)
     table, _ = sheet.rows_from(0)
 
-    assert len(calls) == 1
+    assert len(splits) == 1 and splits[0] is not None  # read in parts, not whole
     assert table.equals(whole_read(path)[0])
 
 
