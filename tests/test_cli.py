@@ -459,8 +459,11 @@ def test_demo_if_empty_leaves_a_store_that_has_data_alone(tmp_path, capsys):
     con.close()
 
 
-def test_an_import_process_never_loads_pandas_and_still_shows_its_rejected_rows(tmp_path):
-    """The import path stays in Arrow: pandas (0.35 s, 45 MB) is not even imported.
+def test_an_import_process_never_loads_pandas_nor_starts_blas_threads_and_still_shows_its_rejected_rows(
+    tmp_path,
+):
+    """The import path stays in Arrow: pandas (0.35 s, 45 MB) is not even imported, and
+    numpy's OpenBLAS starts no spinning threads (rmdash.__main__._no_blas_threads).
 
     A workbook and a CSV with rejected rows, so the read-ahead, typing, the raw
     cells as JSON and the rejected-rows sample all run in the real process.
@@ -474,7 +477,8 @@ def test_an_import_process_never_loads_pandas_and_still_shows_its_rejected_rows(
     # the import process ends with os._exit after the exit handlers, so the probe is one of them
     probe = (
         "import atexit, sys, runpy; sys.argv = ['rmdash', 'import', *sys.argv[1:]]\n"
-        "atexit.register(lambda: print('pandas loaded', 'pandas' in sys.modules))\n"
+        "import os; atexit.register(lambda: print('pandas loaded', 'pandas' in sys.modules, "
+        "'blas threads', os.environ.get('OPENBLAS_NUM_THREADS')))\n"
         "runpy.run_module('rmdash', run_name='__main__')\n"
     )
     again = subprocess.run(
@@ -486,7 +490,7 @@ def test_an_import_process_never_loads_pandas_and_still_shows_its_rejected_rows(
         timeout=300,
     )
     assert again.returncode == 0, again.stderr
-    assert again.stdout.splitlines()[-1] == "pandas loaded False", again.stderr
+    assert again.stdout.splitlines()[-1] == "pandas loaded False blas threads 1", again.stderr
 
 
 def test_rmdash_trace_prints_where_an_import_spends_its_time_and_nothing_without_it(tmp_path):
