@@ -54,6 +54,7 @@ from rmdash.schema import Column, Kind, Schema, fold, load_schema
 # other column is fixed with --map COLUMN=HEADER.
 CLI_CONSTANT_FLAGS = {"vendor": "--vendor NAME", "rm": "--rm NAME"}
 DATE_ORDER_FLAGS = {"dayfirst": "--dayfirst", "monthfirst": "--monthfirst"}
+_ANSWER_LABELS = "survey answers are labels"
 _TYPE_WORDS = {
     "date": "a date",
     "datetime": "a date",
@@ -964,6 +965,25 @@ class _SheetPlanner:
             "",
         )
         self.problems.add(bad, reason)
+        if column.type == "score":
+            self._warn_answer_labels(column, text, bad)
+
+    def _warn_answer_labels(self, column: Column, text: pa.Array, bad: np.ndarray) -> None:
+        """Scores exported as their answer text ("Extremely satisfied"): say how to export numbers.
+
+        Survey tools export either the answer's number or its label; which
+        number a label stands for depends on the survey, so labels are not
+        guessed at (their rows are rejected) and the sheet says what to do.
+        """
+        first = parse.one_line_values(text.filter(pa.array(bad))).slice(0, 1).to_pylist()[0]
+        if not first or not any(ch.isalpha() for ch in first):
+            return
+        if any(w.startswith(_ANSWER_LABELS) for w in self.warnings):
+            return  # one note for the sheet: every question of such an export is the same
+        self.warnings.append(
+            f"{_ANSWER_LABELS} such as '{one_line(first, 40)}' ({column.name}), not numbers: export the "
+            "survey again with numeric values (Qualtrics: Download Data, 'Use numeric values')"
+        )
 
     def _apply_held_rule(self, typed: dict, texts: dict, cleaned: dict, n: int) -> None:
         """Calendar exports: Cancelled by subject prefix, else Held when the date has passed."""

@@ -117,6 +117,42 @@ def test_qualtrics_survey_csv(tmp_path):
     assert '"ResponseId":"R_3c"' in rejected["raw"]
 
 
+def test_a_qualtrics_export_with_choice_text_says_to_export_numeric_values(tmp_path):
+    rows = fb.qualtrics_rows()
+    labels = {
+        "5": "Extremely satisfied",
+        "4": "Somewhat satisfied",
+        "3": "Neither",
+        "2": "Somewhat dissatisfied",
+    }
+    score_columns = range(len(rows[0]) - len(fb.QUALTRICS_QUESTIONS), len(rows[0]) - 1)
+    for row in rows[3:]:
+        for i in score_columns:
+            row[i] = labels.get(row[i], row[i])
+    path = fb.write_csv(tmp_path / "RM survey_choice text.csv", rows)
+
+    sheet = only_sheet(path, constants={"vendor": "Acme"})
+
+    advice = [w for w in sheet.warnings if "answers are labels" in w]
+    assert advice == [
+        "survey answers are labels such as 'Somewhat satisfied' (overall), not numbers: export the survey "
+        "again with numeric values (Qualtrics: Download Data, 'Use numeric values')"
+    ]  # once for the sheet; its rows are still rejected, with the same reasons as before
+    reasons = sheet.rejected["reason"].tolist()
+    assert reasons[0].startswith("overall: cannot read 'Somewhat satisfied' as a number; communication: ")
+
+
+def test_a_score_that_is_a_stray_symbol_gets_no_export_advice(tmp_path):
+    rows = fb.qualtrics_rows()
+    rows[3][-7] = "4/5"  # the first response's first score: a typo, not an answer label
+    path = fb.write_csv(tmp_path / "RM survey.csv", rows)
+
+    sheet = only_sheet(path, constants={"vendor": "Acme"})
+
+    assert not [w for w in sheet.warnings if "answers are labels" in w]
+    assert sheet.rejected["reason"].tolist()[0] == "overall: cannot read '4/5' as a number"
+
+
 def test_microsoft_forms_excel_download(tmp_path):
     path = fb.write_xlsx(tmp_path / "RM feedback(1-2).xlsx", {"Sheet1": fb.ms_forms_rows()})
     sheet = only_sheet(path, constants={"vendor": "Acme"})
