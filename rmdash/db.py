@@ -26,7 +26,7 @@ _ALIAS = "store"
 # checkpoint, and each of DuckDB's threads fills row groups of its own: a
 # 100k-row sheet is written on both cores only if each thread's share (about
 # 50k rows) fills one. 100k tickets fresh, write: 122,880 rows 0.32 s,
-# 61,440 0.30 s, 30,720 0.21 s (with rmdash.store's Arrow stage).
+# 61,440 0.30 s, 30,720 0.21 s (with rmdash.store's stage in Arrow batches).
 ROW_GROUP_ROWS = 30_720
 
 _FIXED_DDL = """
