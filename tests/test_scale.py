@@ -370,3 +370,25 @@ def test_a_bulk_write_gives_the_same_store_and_puts_the_settings_back(tmp_path, 
     finally:
         con.close()
     assert snapshot(tmp_path / "bulk.duckdb") == snapshot(plain)
+
+
+def test_a_sheet_staged_in_many_batches_gives_the_same_store_as_one_batch_also_after_undo_and_redo(
+    tmp_path, monkeypatch
+):
+    """The stage's Arrow batches go to DuckDB's threads, each writing row groups of its own."""
+    path = fb.write_csv(tmp_path / "tickets.csv", ticket_log_rows(600))
+    again = fb.write_csv(tmp_path / "again.csv", ticket_log_rows(600)[:400])  # a re-import: unchanged keys
+    one = import_with(monkeypatch, tmp_path, "one", [path, again])
+    monkeypatch.setattr(store, "STAGE_BATCH_ROWS", 7)
+    many = import_with(monkeypatch, tmp_path, "many", [path, again])
+    assert snapshot(many) == snapshot(one)
+
+    for db in (one, many):
+        con = store.open_store(db)
+        try:
+            store.set_active(con, 1, False, "test")
+            store.set_active(con, 1, True, "test")
+            assert store.verify_store(con) == []
+        finally:
+            con.close()
+    assert snapshot(many) == snapshot(one)
