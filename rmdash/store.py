@@ -72,7 +72,8 @@ STAGE_BATCH_ROWS = 16_384
 # How long a shared connection (shared_cursor) stays open after its last use.
 SHARED_IDLE_SECONDS = 1.0
 # One writer at a time within a process: two threads' transactions would
-# otherwise conflict on the store version (DuckDB: "Conflict on update").
+# otherwise conflict on the store version (DuckDB: "Conflict on update"), and
+# the second would put the first's write settings back as the instance's own.
 _WRITE_LOCK = threading.RLock()
 
 # Temporary tables and views of one write; they live in the connection's temp
@@ -535,7 +536,8 @@ def write_plans(
     at = _now()
     summaries: list[BatchSummary] = []
     report = _WriteProgress(progress, plans)
-    with _bulk_write(con, report.total), _transaction(con, "the import failed"):
+    # the lock first: the write settings are the DuckDB instance's, shared by every session's cursor
+    with _WRITE_LOCK, _bulk_write(con, report.total), _transaction(con, "the import failed"):
         for plan, source in zip(plans, sources, strict=True):
             notes = _skipped_sheet_notes(plan)
             file_summaries = []

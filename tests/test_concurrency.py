@@ -39,10 +39,11 @@ import filebuilders as fb
 import openpyxl
 import pytest
 from demo_store import demo_copy
-from store_fixtures import lock_held_by_another_process
+from store_fixtures import file_plan, lock_held_by_another_process, sheet_plan, ticket
 from streamlit.testing.v1 import AppTest
 
 from rmdash import store
+from rmdash.db import memory_db
 from rmdash.importer import import_files
 from rmdash.model import DatabaseBusy, ImportOptions
 from rmdash.schema import load_schema
@@ -505,3 +506,43 @@ def test_two_app_servers_on_one_database_file_take_turns_and_neither_fails(db):
 
     for server, (out, err) in zip(servers, outcomes, strict=True):
         assert server.returncode == 0 and out.strip().endswith("ok"), (out[-2000:], err[-2000:])
+
+
+def test_two_uploads_at_once_put_the_instances_write_settings_back(tmp_path, monkeypatch):
+    """DuckDB's write settings are the instance's: the second upload must not read the first's
+    settings as the ones to put back (they would then stay for every session of the app)."""
+    con = memory_db()
+    defaults = write_settings(con)
+    paused, resume = threading.Event(), threading.Event()
+    real = store._write_sheet
+
+    def pause_first_write(con_, plan, *args):
+        if plan.file_name == "first.xlsx":
+            paused.set()
+            resume.wait(10)
+        return real(con_, plan, *args)
+
+    monkeypatch.setattr(store, "_write_sheet", pause_first_write)
+    monkeypatch.setattr(store, "BULK_WRITE_ROWS", 1)  # the memory cap too
+    uploads = [
+        file_plan(tmp_path, name, sheet_plan("tickets", [ticket(tid)]))
+        for name, tid in (("first.xlsx", "T1"), ("second.xlsx", "T2"))
+    ]
+    first = threading.Thread(target=store.write_plans, args=(con.cursor(), [uploads[0]], ImportOptions()))
+    first.start()
+    assert paused.wait(10)
+    second = threading.Thread(target=store.write_plans, args=(con.cursor(), [uploads[1]], ImportOptions()))
+    second.start()
+    time.sleep(0.3)  # the second upload gets as far as it can while the first one writes
+    resume.set()
+    first.join(10)
+    second.join(10)
+
+    assert write_settings(con) == defaults
+    assert con.execute("SELECT count(*) FROM tickets").fetchone() == (2,)
+
+
+def write_settings(con) -> tuple:
+    return con.execute(
+        "SELECT current_setting('preserve_insertion_order'), current_setting('memory_limit')"
+    ).fetchone()
