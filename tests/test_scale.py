@@ -392,3 +392,23 @@ def test_a_sheet_staged_in_many_batches_gives_the_same_store_as_one_batch_also_a
         finally:
             con.close()
     assert snapshot(many) == snapshot(one)
+
+
+def test_a_sheet_of_several_row_groups_written_by_both_threads_gives_the_same_store_as_one_batch(
+    tmp_path, monkeypatch
+):
+    """70k rows: more than two of the store's row groups (rmdash.db.ROW_GROUP_ROWS), so both of
+    DuckDB's threads fill and write row groups of their own, as at 100k tickets."""
+    path = fb.write_csv(tmp_path / "tickets.csv", ticket_log_rows(70_000, iso=True))
+    parallel = import_with(monkeypatch, tmp_path, "parallel", [path])
+    monkeypatch.setattr(store, "STAGE_BATCH_ROWS", 1_000_000)  # one batch: one thread scans it
+    single = import_with(monkeypatch, tmp_path, "single", [path])
+    assert snapshot(parallel) == snapshot(single)
+    con = duckdb.connect(str(parallel), read_only=True)
+    try:
+        groups = con.execute(
+            "SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('tickets_versions')"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert groups >= 3
