@@ -975,7 +975,7 @@ class _SheetPlanner:
         number a label stands for depends on the survey, so labels are not
         guessed at (their rows are rejected) and the sheet says what to do.
         """
-        first = parse.one_line_values(text.filter(pa.array(bad))).slice(0, 1).to_pylist()[0]
+        first = parse.one_line_values(text.slice(int(np.argmax(bad)), 1)).to_pylist()[0]
         if not first or not any(ch.isalpha() for ch in first):
             return
         if any(w.startswith(_ANSWER_LABELS) for w in self.warnings):

@@ -375,7 +375,8 @@ def test_a_bulk_write_gives_the_same_store_and_puts_the_settings_back(tmp_path, 
 def test_a_sheet_staged_in_many_batches_gives_the_same_store_as_one_batch_also_after_undo_and_redo(
     tmp_path, monkeypatch
 ):
-    """The stage's Arrow batches go to DuckDB's threads, each writing row groups of its own."""
+    """Many small Arrow batches, taken by DuckDB's threads in any order (600 rows: one row group;
+    several row groups are the next test's)."""
     path = fb.write_csv(tmp_path / "tickets.csv", ticket_log_rows(600))
     again = fb.write_csv(tmp_path / "again.csv", ticket_log_rows(600)[:400])  # a re-import: unchanged keys
     one = import_with(monkeypatch, tmp_path, "one", [path, again])
